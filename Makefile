@@ -1,0 +1,83 @@
+# kedit: `make` builds the CPU path (no GPU needed); `make GPU=1` adds the CUDA backend in kernels/.
+# `make test` builds and runs the test suite (and compiles the CUDA path whenever nvcc is present);
+# `make test-gpu` compares every op on both backends; `make run` runs the bundled demo; `make bench`.
+
+CC      ?= gcc
+NVCC    ?= nvcc
+PKGS    := openblas lapacke libcjson hdf5 libpcre2-8
+CFLAGS  ?= -O3 -march=x86-64-v2
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
+
+ifeq ($(GPU),1)
+BUILD   := build/gpu
+CFLAGS  += -DKEDIT_CUDA
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
+NVFLAGS := -O3 -std=c++17 -DKEDIT_CUDA -Ihost \
+           -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+           -gencode arch=compute_90,code=compute_90
+LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lcusolver -lstdc++
+KERN_OBJ := $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(wildcard kernels/*.cu))
+else
+BUILD   := build/cpu
+KERN_OBJ :=
+endif
+
+HOST_SRC := $(wildcard host/*.c host/methods/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out host/main.c,$(HOST_SRC))) $(KERN_OBJ)
+MAIN_OBJ := $(BUILD)/host/main.o
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_SRC := $(wildcard benchmarks/bench_*.c)
+BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
+KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
+
+.PHONY: all deps test test-gpu run bench clean gpu-build
+all: deps $(KEDIT)
+
+deps:
+	@scripts/install-deps.sh
+
+$(KEDIT): $(MAIN_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ihost -c $< -o $@
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# The test suite: every tests/test_* binary, then (when nvcc exists) a compile of the CUDA path.
+test: deps $(KEDIT) $(TEST_BIN)
+	@tests/run_tests.sh $(TEST_BIN)
+
+gpu-build:
+	@if command -v $(NVCC) >/dev/null 2>&1; then $(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops; \
+	else echo "gpu-build: nvcc not found, CUDA path not compiled"; fi
+
+test-gpu: deps
+	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops
+	@tests/run_tests.sh build/gpu/tests/test_gpu_ops
+
+bench: deps $(KEDIT) $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+run: deps $(KEDIT)
+	@scripts/run-demo.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

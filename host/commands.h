@@ -1,0 +1,8 @@
+/* The subcommands of bin/kedit; each parses its own arguments and returns the process exit status. */
+#ifndef KEDIT_COMMANDS_H
+#define KEDIT_COMMANDS_H
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+#endif

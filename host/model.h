@@ -16,6 +16,7 @@ typedef struct model_config {
     int n_layer, d, n_head, n_kv_head, head_dim, d_ff, vocab, n_ctx;
     int rotary_dim;      /* GPT-J: rotary_dim; Llama: head_dim; GPT-2: 0 (learned positions) */
     float rope_theta;    /* 10000 unless the config says otherwise */
+    bool rope_interleaved; /* rotate pairs (2i, 2i+1) (GPT-J, llama2.c) rather than halves (HF Llama) */
     float norm_eps;      /* layer_norm_epsilon / rms_norm_eps */
     bool parallel_block; /* GPT-J: out = h + Attn(LN1 h) + MLP(LN1 h) */
     bool tied_head;      /* unembedding shares the token embedding */

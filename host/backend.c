@@ -1,0 +1,19 @@
+/* Picks a backend by the name given on the command line or in a config. */
+#include "backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const backend *backend_by_name(const char *name) {
+    if (name && strcmp(name, "cpu") == 0) return backend_cpu();
+    if (name && strcmp(name, "cuda") == 0) {
+#ifdef KEDIT_CUDA
+        return backend_cuda();
+#else
+        fprintf(stderr, "kedit: backend \"cuda\": kedit was built without CUDA: rebuild with make GPU=1\n");
+        return NULL;
+#endif
+    }
+    fprintf(stderr, "kedit: unknown backend \"%s\" (expected \"cpu\" or \"cuda\")\n", name ? name : "(none)");
+    return NULL;
+}

@@ -24,7 +24,7 @@ BUILD   := build/cpu
 KERN_OBJ :=
 endif
 
-HOST_SRC := $(wildcard host/*.c host/methods/*.c)
+HOST_SRC := $(wildcard host/*.c host/methods/*.c host/run/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out host/main.c,$(HOST_SRC))) $(KERN_OBJ)
 MAIN_OBJ := $(BUILD)/host/main.o
 TEST_SRC := $(wildcard tests/test_*.c)

@@ -1,0 +1,152 @@
+/* llama2.c's legacy .bin → model (ARCH_LLAMA). The file is 7 int32 (dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size — negative when the classifier is not shared with the embedding — seq_len),
+ * then float32 tensors, each for all layers at once, in the order token_embedding, rms_att, wq, wk, wv,
+ * wo, rms_ffn, w1, w2, w3, rms_final, freq_cis_real, freq_cis_imag (skipped: the backend computes
+ * rotary angles) and, when not shared, wcls. Matrices are stored (out, in) already. llama2.c's w1 is
+ * the gate, w3 the up projection and w2 the down projection; its rotary embedding rotates interleaved
+ * pairs (2i, 2i+1) over the whole head with theta 10000. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_BYTES (7 * 4)
+
+/* a read position in the mapped weights */
+typedef struct cursor {
+    const unsigned char *at, *end;
+    const char *path;
+    char *err;
+    size_t errlen;
+} cursor;
+
+/* the next n floats, the tensor `name` (all layers); NULL with a message when the file ends first */
+static const float *take(cursor *c, double n, const char *name) {
+    size_t left = (size_t)(c->end - c->at);
+    if (4 * n > (double)left) {
+        snprintf(c->err, c->errlen, "%s: truncated file: tensor %s needs %.0f bytes, %zu remain", c->path, name,
+                 4 * n, left);
+        return NULL;
+    }
+    const float *p = (const float *)(const void *)c->at;
+    c->at += 4 * (size_t)n;
+    return p;
+}
+
+/* the header's configuration, validated */
+static int read_header(const int32_t h[7], model_config *c, const char *path, char *err, size_t errlen) {
+    int dim = h[0], hidden = h[1], n_layers = h[2], n_heads = h[3], n_kv = h[4], vocab = h[5], seq = h[6];
+    if (dim <= 0 || hidden <= 0 || n_layers <= 0 || n_heads <= 0 || n_kv <= 0 || vocab == 0 ||
+        vocab == INT32_MIN || seq <= 0 || dim % n_heads || n_heads % n_kv || (dim / n_heads) % 2) {
+        snprintf(err, errlen,
+                 "%s: not a llama2.c model: header dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, "
+                 "vocab_size %d, seq_len %d is inconsistent",
+                 path, dim, hidden, n_layers, n_heads, n_kv, vocab, seq);
+        return 1;
+    }
+    *c = (model_config){.arch = ARCH_LLAMA,
+                        .n_layer = n_layers,
+                        .d = dim,
+                        .n_head = n_heads,
+                        .n_kv_head = n_kv,
+                        .head_dim = dim / n_heads,
+                        .d_ff = hidden,
+                        .vocab = vocab < 0 ? -vocab : vocab,
+                        .n_ctx = seq,
+                        .rotary_dim = dim / n_heads,
+                        .rope_theta = 10000,
+                        .rope_interleaved = true,
+                        .norm_eps = 1e-5f,
+                        .parallel_block = false,
+                        .tied_head = vocab > 0,
+                        .bos_id = 1,
+                        .eos_id = 2};
+    return 0;
+}
+
+static int load_weights(cursor *cur, const backend *be, model *m) {
+    const model_config *c = &m->cfg;
+    double L = c->n_layer, d = c->d, kv = (double)c->n_kv_head * c->head_dim, h = c->d_ff, V = c->vocab;
+    const float *emb = take(cur, V * d, "token_embedding"), *rms_att = take(cur, L * d, "rms_att"),
+                *wq = take(cur, L * d * d, "wq"), *wk = take(cur, L * kv * d, "wk"),
+                *wv = take(cur, L * kv * d, "wv"), *wo = take(cur, L * d * d, "wo"),
+                *rms_ffn = take(cur, L * d, "rms_ffn"), *w1 = take(cur, L * h * d, "w1"),
+                *w2 = take(cur, L * d * h, "w2"), *w3 = take(cur, L * h * d, "w3"),
+                *rms_final = take(cur, d, "rms_final"),
+                *freq_re = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_real"),
+                *freq_im = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_imag"),
+                *wcls = c->tied_head ? emb : take(cur, V * d, "wcls");
+    if (!emb || !rms_att || !wq || !wk || !wv || !wo || !rms_ffn || !w1 || !w2 || !w3 || !rms_final || !freq_re ||
+        !freq_im || !wcls)
+        return 1;
+    if (cur->at != cur->end) {
+        snprintf(cur->err, cur->errlen, "%s: %zu bytes after the last tensor (not a llama2.c legacy file?)",
+                 cur->path, (size_t)(cur->end - cur->at));
+        return 1;
+    }
+    size_t D = (size_t)c->d, KV = (size_t)kv, H = (size_t)c->d_ff;
+    for (int l = 0; l < c->n_layer; l++) { /* layer l's part of each all-layer tensor */
+        layer_weights *lw = &m->layers[l];
+        lw->ln1_w = ckpt_upload(be, rms_att + l * D, D);
+        lw->q = (linear){.w = ckpt_upload(be, wq + l * D * D, D * D), .out = c->d, .in = c->d};
+        lw->k = (linear){.w = ckpt_upload(be, wk + l * KV * D, KV * D), .out = (int)KV, .in = c->d};
+        lw->v = (linear){.w = ckpt_upload(be, wv + l * KV * D, KV * D), .out = (int)KV, .in = c->d};
+        lw->o = (linear){.w = ckpt_upload(be, wo + l * D * D, D * D), .out = c->d, .in = c->d};
+        lw->ln2_w = ckpt_upload(be, rms_ffn + l * D, D);
+        lw->mlp_in = (linear){.w = ckpt_upload(be, w1 + l * H * D, H * D), .out = c->d_ff, .in = c->d};
+        lw->mlp_up = (linear){.w = ckpt_upload(be, w3 + l * H * D, H * D), .out = c->d_ff, .in = c->d};
+        lw->mlp_out = (linear){.w = ckpt_upload(be, w2 + l * D * H, D * H), .out = c->d, .in = c->d_ff};
+    }
+    m->wte = ckpt_upload(be, emb, (size_t)c->vocab * D);
+    m->lnf_w = ckpt_upload(be, rms_final, D);
+    m->head = (linear){.w = c->tied_head ? m->wte : ckpt_upload(be, wcls, (size_t)c->vocab * D),
+                       .out = c->vocab,
+                       .in = c->d};
+    return 0;
+}
+
+int llama2c_model_load(const char *path, const backend *be, model *m, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+        return 1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < HEADER_BYTES) {
+        snprintf(err, errlen, "%s: truncated file: fewer than the %d header bytes of a llama2.c model", path,
+                 HEADER_BYTES);
+        close(fd);
+        return 1;
+    }
+    size_t size = (size_t)st.st_size;
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map (%s)", path, strerror(errno));
+        return 1;
+    }
+    int32_t header[7];
+    memcpy(header, map, sizeof header);
+    int rc = read_header(header, &m->cfg, path, err, errlen) || ckpt_check_memory(&m->cfg, be, path, err, errlen);
+    if (!rc && !(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = 1;
+    }
+    cursor cur = {.at = (const unsigned char *)map + HEADER_BYTES,
+                  .end = (const unsigned char *)map + size,
+                  .path = path,
+                  .err = err,
+                  .errlen = errlen};
+    if (!rc) rc = load_weights(&cur, be, m);
+    if (!rc) snprintf(m->checksum, sizeof m->checksum, "%016" PRIx64, ckpt_fnv1a64(CKPT_FNV_OFFSET, map, size));
+    munmap(map, size);
+    return rc;
+}

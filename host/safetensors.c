@@ -285,6 +285,20 @@ int st_open_dir(const char *dir, st_set *s, char *err, size_t errlen) {
     return rc;
 }
 
+int st_open_file(const char *path, st_set *s, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    int cap = 0;
+    char *own = strdup(path);
+    if (!own) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return 1;
+    }
+    int rc = open_file(s, &cap, own, err, errlen); /* own belongs to s from here on */
+    if (!rc) rc = sort_tensors(s, err, errlen);
+    if (rc) st_close(s);
+    return rc;
+}
+
 void st_close(st_set *s) {
     for (int i = 0; i < s->n_tensors; i++) free(s->tensors[i].name);
     for (int i = 0; i < s->n_files; i++) {

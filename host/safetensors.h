@@ -41,6 +41,8 @@ typedef struct st_set {
  * model.safetensors. Returns non-zero with a message naming the file, tensor and problem in err; s is
  * then empty (nothing to close). */
 int st_open_dir(const char *dir, st_set *s, char *err, size_t errlen);
+/* Opens one safetensors file (any name), e.g. a file of reference tensors. */
+int st_open_file(const char *path, st_set *s, char *err, size_t errlen);
 void st_close(st_set *s);
 
 /* the tensor with this exact name, or NULL */

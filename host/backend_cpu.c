@@ -1,21 +1,19 @@
 /* The CPU backend: every op of backend.h on host memory. Dense products go to OpenBLAS (cblas), the
  * Cholesky factor and solve to LAPACKE, everything elementwise or per row is an OpenMP loop over the
- * shared per-element arithmetic of kmath.h. cblas is only called from serial code (OpenBLAS runs its
- * own threads), never from inside an OpenMP region. */
+ * shared per-element arithmetic of kmath.h. */
 #include "backend.h"
 #include "kmath.h"
 
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* below this many elements a loop runs on one thread: the fork costs more than the work */
 #define PAR_MIN 32768
-/* bf16 weights are widened to float this many elements at a time (8 MiB of scratch) before sgemm */
-#define BF16_BLOCK_ELEMS (1 << 21)
 /* columns per task in the column-parallel row reductions and scatters */
 #define COL_CHUNK 64
 
@@ -35,7 +33,29 @@ static void cpu_copy(void *dst, const void *src, size_t bytes) { if (bytes) memc
 static void cpu_zero(void *dst, size_t bytes) { if (bytes) memset(dst, 0, bytes); }
 static void cpu_sync(void) {}
 
+/* ---------------------------------------------------------------- threads */
+
+/* All parallelism here is OpenMP's. OpenBLAS keeps to one thread, called from each OpenMP thread on its own
+ * slice of the product: two thread pools (OpenMP's spinning while OpenBLAS's work) on the same cores made
+ * alternating ops up to 4× slower. The large, rare float64 calls (dgemm, dsyrk, potrf, potrs) lend
+ * OpenBLAS every thread for their duration instead. */
+static void blas_threads(bool all) { openblas_set_num_threads(all ? omp_get_max_threads() : 1); }
+
+/* [lo, hi) of part p of n items split into parts pieces, boundaries on multiples of align */
+static void split_range(int n, int parts, int p, int align, int *lo, int *hi) {
+    int units = (n + align - 1) / align;
+    *lo = (int)((int64_t)units * p / parts) * align;
+    *hi = (int)((int64_t)units * (p + 1) / parts) * align;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
 /* ---------------------------------------------------------------- float32 dense */
+
+/* products below this many multiply-adds run as one OpenBLAS call on the calling thread */
+#define GEMM_PAR_MIN (1 << 20)
+/* a thread widens bf16 weights this many elements at a time (4 MiB of float scratch) before sgemm */
+#define BF16_BLOCK_ELEMS (1 << 20)
 
 static float bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
@@ -61,49 +81,83 @@ static float *scratch_floats(size_t n) {
     return buf;
 }
 
-/* C = alpha·op(A)·op(B) + beta·C with B stored as bf16: B's stored rows (K of width N, or N of width K
- * when transposed) are widened in blocks into a float scratch and multiplied block by block. Without
- * the transpose a block is a slice of the K dimension (accumulated with beta = 1 after the first);
- * with it, a block is a slice of C's columns. */
-static void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                      const uint16_t *B, int ldb, float beta, float *C, int ldc) {
-    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-    int rows = trans_b ? N : K, width = trans_b ? K : N; /* B as stored: rows × width, stride ldb */
-    if (rows == 0 || width == 0) {                        /* K == 0: C = beta·C */
-        cblas_sgemm(CblasRowMajor, ta, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
-                    scratch_floats(1), 1, beta, C, ldc);
-        return;
-    }
+typedef struct gemm_args {
+    bool trans_a, trans_b;
+    int M, N, K;
+    float alpha, beta;
+    const float *A;
+    const void *B;
+    float *C;
+    int lda, ldb, ldc;
+} gemm_args;
+
+/* rows [m0, m1) × columns [n0, n1) of C for float32 B: one single-threaded sgemm on the slices */
+static void gemm_f32_tile(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    const float *A = g->trans_a ? g->A + m0 : g->A + (size_t)m0 * g->lda;
+    const float *B = (const float *)g->B + (g->trans_b ? (size_t)n0 * g->ldb : (size_t)n0);
+    cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans,
+                m1 - m0, n1 - n0, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, g->C + (size_t)m0 * g->ldc + n0,
+                g->ldc);
+}
+
+/* columns [n0, n1) of C for bf16 B, widened block by block into this thread's scratch. Transposed, B's
+ * stored rows n0..n1 (each K wide) are C's columns: a block is some of them. Otherwise B's stored rows are
+ * the K dimension: a block is a slice of K over columns n0..n1, accumulated with beta = 1 after the first. */
+static void gemm_bf16_cols(const gemm_args *g, int n0, int n1) {
+    const uint16_t *B = g->B;
+    CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+    int nc = n1 - n0, width = g->trans_b ? g->K : nc;     /* widened block: (rows, width) */
     int block = BF16_BLOCK_ELEMS / width > 0 ? BF16_BLOCK_ELEMS / width : 1;
-    if (block > rows) block = rows;
-    float *Bf = scratch_floats((size_t)block * width); /* (block, width) */
-    for (int r0 = 0; r0 < rows; r0 += block) {
-        int nr = rows - r0 < block ? rows - r0 : block;
-#pragma omp parallel for if ((int64_t)nr * width >= PAR_MIN)
+    float *Bf = scratch_floats((size_t)block * width);
+    int rows_total = g->trans_b ? nc : g->K;
+    for (int r0 = 0; r0 < rows_total; r0 += block) {
+        int nr = rows_total - r0 < block ? rows_total - r0 : block;
         for (int r = 0; r < nr; r++) {
-            const uint16_t *src = B + (size_t)(r0 + r) * ldb;
+            const uint16_t *src = g->trans_b ? B + (size_t)(n0 + r0 + r) * g->ldb : B + (size_t)(r0 + r) * g->ldb + n0;
             float *dst = Bf + (size_t)r * width;
             for (int c = 0; c < width; c++) dst[c] = bf16_to_f32(src[c]);
         }
-        if (trans_b) /* C[:, r0:r0+nr] = alpha·op(A)·Bf[nr, K]ᵀ + beta·C[:, r0:r0+nr] */
-            cblas_sgemm(CblasRowMajor, ta, CblasTrans, M, nr, K, alpha, A, lda, Bf, width, beta, C + r0, ldc);
-        else { /* C += alpha·op(A)[:, r0:r0+nr]·Bf[nr, N] */
-            const float *Ablk = trans_a ? A + (size_t)r0 * lda : A + r0;
-            cblas_sgemm(CblasRowMajor, ta, CblasNoTrans, M, N, nr, alpha, Ablk, lda, Bf, width,
-                        r0 == 0 ? beta : 1.0f, C, ldc);
+        if (g->trans_b) /* C[:, n0+r0 : n0+r0+nr] = alpha·op(A)·Bfᵀ + beta·C */
+            cblas_sgemm(CblasRowMajor, ta, CblasTrans, g->M, nr, g->K, g->alpha, g->A, g->lda, Bf, width, g->beta,
+                        g->C + n0 + r0, g->ldc);
+        else { /* C[:, n0:n1] += alpha·op(A)[:, r0 : r0+nr]·Bf */
+            const float *A = g->trans_a ? g->A + (size_t)r0 * g->lda : g->A + r0;
+            cblas_sgemm(CblasRowMajor, ta, CblasNoTrans, g->M, nc, nr, g->alpha, A, g->lda, Bf, width,
+                        r0 == 0 ? g->beta : 1.0f, g->C + n0, g->ldc);
         }
     }
 }
 
+/* C = beta·C, the whole product when K = 0 (beta = 0 clears C, NaNs included, as BLAS does) */
+static void scale_c(float *C, int M, int N, int ldc, float beta) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+}
+
+/* Each thread computes a slice of C: columns for bf16 B (so each weight is widened once), otherwise
+ * columns or rows, whichever dimension is longer. */
 static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                      const void *B, kweight_type b_type, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (b_type == KT_BF16) {
-        gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (K <= 0) {
+        scale_c(C, M, N, ldc, beta);
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N,
-                K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_args g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    bool by_cols = b_type == KT_BF16 || N >= M;
+    int len = by_cols ? N : M, threads = omp_get_max_threads();
+    if ((int64_t)M * N * K < GEMM_PAR_MIN || omp_in_parallel()) threads = 1;
+    if (threads > len / 16) threads = len / 16 > 0 ? len / 16 : 1;
+#pragma omp parallel num_threads(threads)
+    {
+        int lo, hi;
+        split_range(len, omp_get_num_threads(), omp_get_thread_num(), 16, &lo, &hi);
+        if (lo < hi) {
+            if (b_type == KT_BF16) gemm_bf16_cols(&g, lo, hi);
+            else if (by_cols) gemm_f32_tile(&g, 0, M, lo, hi);
+            else gemm_f32_tile(&g, lo, hi, 0, N);
+        }
+    }
 }
 
 static void cpu_add_bias(float *y, const float *b, int rows, int cols) {
@@ -511,29 +565,39 @@ static void cpu_f64_axpy(int64_t n, double a, const double *x, double *y) {
 static void cpu_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double *A, int lda,
                       const double *B, int ldb, double beta, double *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    blas_threads((int64_t)M * N * K >= GEMM_PAR_MIN);
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas_threads(false);
 }
 
 /* C += alpha·A·Aᵀ on the lower triangle by dsyrk, then mirrored so C stays fully symmetric */
 static void cpu_dsyrk_acc(int n, int k, double alpha, const double *A, int lda, double *C, int ldc) {
     if (n <= 0) return;
+    blas_threads((int64_t)n * n * k >= GEMM_PAR_MIN);
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, n, k, alpha, A, lda, 1.0, C, ldc);
+    blas_threads(false);
 #pragma omp parallel for schedule(dynamic, 16) if ((int64_t)n * n >= PAR_MIN)
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) C[(size_t)i * ldc + j] = C[(size_t)j * ldc + i];
 }
 
 static void cpu_dger_acc(int m, int n, double alpha, const double *x, const double *y, double *A, int lda) {
-    if (m <= 0 || n <= 0) return;
-    cblas_dger(CblasRowMajor, m, n, alpha, x, 1, y, 1, A, lda);
+#pragma omp parallel for if ((int64_t)m * n >= PAR_MIN)
+    for (int i = 0; i < m; i++) {
+        double *Ai = A + (size_t)i * lda, ax = alpha * x[i];
+#pragma omp simd
+        for (int j = 0; j < n; j++) Ai[j] += ax * y[j];
+    }
 }
 
 /* A row-major with L wanted in its lower triangle is, read column-major, Aᵀ = A with U = Lᵀ wanted in the
  * upper triangle: one column-major 'U' factorisation, no transposed copies. */
 static int cpu_potrf(int n, double *A) {
     if (n <= 0) return 0;
+    blas_threads((int64_t)n * n * n >= GEMM_PAR_MIN);
     int info = (int)LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, A, n);
+    blas_threads(false);
 #pragma omp parallel for if ((int64_t)n * n >= PAR_MIN)
     for (int i = 0; i < n; i++) memset(A + (size_t)i * n + i + 1, 0, (size_t)(n - 1 - i) * sizeof *A);
     return info;
@@ -543,7 +607,9 @@ static int cpu_potrf(int n, double *A) {
  * B·A⁻ᵀ = B·A⁻¹. The row-major lower factor L is the column-major upper factor U = Lᵀ. */
 static void cpu_potrs_right(int n, int m, const double *L, double *B) {
     if (n <= 0 || m <= 0) return;
+    blas_threads((int64_t)n * n * m >= GEMM_PAR_MIN);
     lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', n, m, L, n, B, n);
+    blas_threads(false);
     if (info != 0) {
         fprintf(stderr, "kedit: cpu backend: dpotrs rejected argument %d (n %d, m %d)\n", (int)-info, n, m);
         exit(1);
@@ -618,4 +684,7 @@ static const backend cpu_backend = {
     .chol_update = cpu_chol_update,
 };
 
-const backend *backend_cpu(void) { return &cpu_backend; }
+const backend *backend_cpu(void) {
+    blas_threads(false);
+    return &cpu_backend;
+}

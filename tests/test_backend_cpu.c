@@ -187,11 +187,17 @@ static void test_gemm_small(void) {
     check_gemm(5, 7, 12, TOL_F32, 1e-7);
 }
 
-static void test_gemm_bf16_blocked(void) {
-    /* B of 1100 × 2048 exceeds one widening block (2²¹ elements) in both orientations, so the K-sliced
-     * (beta applied once, then accumulated) and column-sliced paths run; slicing K changes the float32
-     * summation order, hence 1e-6 against f32 (rounding of sums of 1100 terms is ~1e-7 relative) */
+static void test_gemm_wide(void) {
+    /* C split by columns over threads; each thread's bf16 slice of B (1100 × 1024 on two threads) exceeds
+     * one widening block (2²⁰ elements), so the K-sliced (beta applied once, then accumulated) and
+     * column-sliced paths both run. Slicing K changes the float32 summation order, hence 1e-6 against
+     * f32 (rounding of sums of 1100 terms is ~1e-7 relative) */
     check_gemm(3, 2048, 1100, TOL_F32, 1e-6);
+}
+
+static void test_gemm_tall(void) {
+    /* M > N: float32 C split by rows over threads (bf16 still by columns) */
+    check_gemm(300, 40, 100, TOL_F32, 1e-6);
 }
 
 /* ---------------------------------------------------------------- elementwise and row ops */
@@ -568,12 +574,14 @@ static void test_attention_parallel(void) {
 
 typedef struct { int rows, V; const int *y; const double *w, *ref; } loss_ctx; /* ref NULL: NLL */
 
-/* per-row loss of logits x: NLL w·(lse − x_y), or KL w·Σ p(log p − ref) */
+/* per-row loss of logits x: NLL w·(lse − x_y), or KL w·Σ p(log p − ref); 0 where w = 0 */
 static void ref_loss(const double *x, double *loss, const void *vctx) {
     const loss_ctx *c = vctx;
     for (int r = 0; r < c->rows; r++) {
         const double *xr = x + (long)r * c->V;
         double m = -INFINITY, z = 0, kl = 0;
+        loss[r] = 0;
+        if (c->w[r] == 0) continue;
         for (int j = 0; j < c->V; j++) m = fmax(m, xr[j]);
         for (int j = 0; j < c->V; j++) z += exp(xr[j] - m);
         double lse = m + log(z);
@@ -595,6 +603,7 @@ static void check_loss(bool kl) {
     double *xd, *refd = NULL, *grad = malloc((size_t)n * sizeof *grad);
     float *x = rand_f(n, 3, &xd), *dx = rand_f(n, 1, NULL), *dx0 = malloc((size_t)n * sizeof *dx0), loss[5];
     float *ref = NULL;
+    for (int j = 0; j < V; j++) x[2 * V + j] = (float)(xd[2 * V + j] = NAN); /* a skipped row is never read */
     memcpy(dx0, dx, (size_t)n * sizeof *dx);
     if (kl) { /* ref: a log-distribution, the log-softmax of other logits (computed here in double) */
         refd = rand_d(n, 3);
@@ -612,7 +621,7 @@ static void check_loss(bool kl) {
     ref_loss(xd, lossd, &c);
     CHECK(rel_err_fd(loss, lossd, rows) <= TOL_F32, "loss %.3g", rel_err_fd(loss, lossd, rows));
     CHECK(loss[2] == 0, "skipped row loss %g", loss[2]);
-    CHECK(memcmp(dx + 2 * V, dx0 + 2 * V, (size_t)V * sizeof *dx) == 0, "skipped row's dx was touched");
+    CHECK(memcmp(dx + 2 * V, dx0 + 2 * V, (size_t)V * sizeof *dx) == 0, "skipped row changed dx");
     fd_grad(ref_loss, &c, xd, n, ones, rows, grad);
     double *added = malloc((size_t)n * sizeof *added); /* what the op accumulated into dx */
     for (long i = 0; i < n; i++) added[i] = (double)dx[i] - dx0[i];
@@ -689,8 +698,8 @@ static void test_dgemm(void) {
         }
 }
 
-static void test_dsyrk_dger(void) {
-    int n = 6, k = 5, lda = 7, ldc = 8;
+/* C (n×n in a row stride ldc, symmetric) += 0.3·A·Aᵀ: the whole of C against the double loop */
+static void check_dsyrk(int n, int k, int lda, int ldc) {
     double *A = rand_d((long)n * lda, 1), *C = rand_d((long)n * ldc, 1), *Cr = malloc((size_t)n * ldc * sizeof *Cr);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i]; /* symmetric start */
@@ -699,20 +708,31 @@ static void test_dsyrk_dger(void) {
         for (int j = 0; j < n; j++)
             for (int p = 0; p < k; p++) Cr[i * ldc + j] += 0.3 * A[i * lda + p] * A[j * lda + p];
     be->dsyrk_acc(n, k, 0.3, A, lda, C, ldc);
-    CHECK(rel_err_dd(C, Cr, (long)n * ldc) <= 1e-13, "dsyrk_acc %.3g", rel_err_dd(C, Cr, (long)n * ldc));
+    CHECK(rel_err_dd(C, Cr, (long)n * ldc) <= 1e-13, "n%d k%d: %.3g", n, k, rel_err_dd(C, Cr, (long)n * ldc));
     int asym = 0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) asym += C[i * ldc + j] != C[j * ldc + i];
-    CHECK(asym == 0, "dsyrk_acc result not exactly symmetric (%d)", asym);
+    CHECK(asym == 0, "n%d k%d: result not exactly symmetric (%d)", n, k, asym);
+    free(A), free(C), free(Cr);
+}
 
-    int m = 4;
-    double *x = rand_d(m, 1), *y = rand_d(n, 1);
-    memcpy(Cr, C, (size_t)n * ldc * sizeof *C);
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) Cr[i * ldc + j] += -2.0 * x[i] * y[j];
-    be->dger_acc(m, n, -2.0, x, y, C, ldc);
-    CHECK(rel_err_dd(C, Cr, (long)n * ldc) <= 1e-13, "dger_acc %.3g", rel_err_dd(C, Cr, (long)n * ldc));
-    free(A), free(C), free(Cr), free(x), free(y);
+static void test_dsyrk(void) {
+    check_dsyrk(6, 5, 7, 8);       /* padded strides */
+    check_dsyrk(120, 100, 100, 120); /* large enough for OpenBLAS threads; 100-term sums: ~1e-15 */
+}
+
+static void test_dger(void) {
+    int sizes[2][2] = {{4, 6}, {200, 200}}; /* the second runs on threads */
+    for (int s = 0; s < 2; s++) {
+        int m = sizes[s][0], n = sizes[s][1], lda = n + 1;
+        double *x = rand_d(m, 1), *y = rand_d(n, 1), *A = rand_d((long)m * lda, 1), *Ar = malloc((size_t)m * lda * sizeof *Ar);
+        memcpy(Ar, A, (size_t)m * lda * sizeof *A);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) Ar[i * lda + j] += -2.0 * x[i] * y[j];
+        be->dger_acc(m, n, -2.0, x, y, A, lda);
+        CHECK(rel_err_dd(A, Ar, (long)m * lda) <= 1e-15, "m%d n%d: %.3g", m, n, rel_err_dd(A, Ar, (long)m * lda));
+        free(x), free(y), free(A), free(Ar);
+    }
 }
 
 /* A = M·Mᵀ/n + I: SPD with eigenvalues in [1, ~5] */
@@ -727,20 +747,20 @@ static double *spd(int n) {
     return A;
 }
 
-static void test_potrf_potrs(void) {
-    int n = 50, m = 7;
+/* L = potrf(A) reproduces A, X = potrs_right(B) solves X·A = B, for a well-conditioned SPD A (n×n) */
+static void check_potrf_potrs(int n, int m) {
     double *A = spd(n), *L = malloc((size_t)n * n * sizeof *L), *LLt = calloc((size_t)n * n, sizeof *LLt);
     memcpy(L, A, (size_t)n * n * sizeof *L);
     int info = be->potrf(n, L);
-    CHECK(info == 0, "SPD matrix rejected (%d)", info);
+    CHECK(info == 0, "n%d: SPD matrix rejected (%d)", n, info);
     int upper = 0;
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) upper += L[i * n + j] != 0;
-    CHECK(upper == 0, "strict upper triangle not zeroed (%d)", upper);
+    CHECK(upper == 0, "n%d: strict upper triangle not zeroed (%d)", n, upper);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             for (int p = 0; p < n; p++) LLt[i * n + j] += L[i * n + p] * L[j * n + p];
-    CHECK(rel_err_dd(LLt, A, (long)n * n) <= TOL_F64, "L·Lᵀ vs A %.3g", rel_err_dd(LLt, A, (long)n * n));
+    CHECK(rel_err_dd(LLt, A, (long)n * n) <= TOL_F64, "n%d: L·Lᵀ vs A %.3g", n, rel_err_dd(LLt, A, (long)n * n));
 
     double *B = rand_d((long)m * n, 1), *X = malloc((size_t)m * n * sizeof *X), *XA = calloc((size_t)m * n, sizeof *XA);
     memcpy(X, B, (size_t)m * n * sizeof *X);
@@ -748,13 +768,19 @@ static void test_potrf_potrs(void) {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++)
             for (int p = 0; p < n; p++) XA[i * n + j] += X[i * n + p] * A[p * n + j];
-    CHECK(rel_err_dd(XA, B, (long)m * n) <= TOL_F64, "X·A vs B %.3g", rel_err_dd(XA, B, (long)m * n));
+    CHECK(rel_err_dd(XA, B, (long)m * n) <= TOL_F64, "n%d: X·A vs B %.3g", n, rel_err_dd(XA, B, (long)m * n));
 
-    double *N3 = spd(5);
-    N3[2 * 5 + 2] = -1; /* the leading 3×3 minor is not positive definite */
-    info = be->potrf(5, N3);
-    CHECK(info == 3, "non-PD order %d", info);
-    free(A), free(L), free(LLt), free(B), free(X), free(XA), free(N3);
+    free(A), free(L), free(LLt), free(B), free(X), free(XA);
+}
+
+static void test_potrf_potrs(void) {
+    check_potrf_potrs(50, 7);
+    check_potrf_potrs(200, 30); /* large enough for OpenBLAS threads */
+    double *N = spd(5);
+    N[2 * 5 + 2] = -1; /* the leading 3×3 minor is not positive definite */
+    int info = be->potrf(5, N);
+    CHECK(info == 3, "non-PD matrix: order %d", info);
+    free(N);
 }
 
 static void test_chol_update(void) {
@@ -776,7 +802,8 @@ int main(void) {
     RUN(test_backend_by_name);
     RUN(test_memory);
     RUN(test_gemm_small);
-    RUN(test_gemm_bf16_blocked);
+    RUN(test_gemm_wide);
+    RUN(test_gemm_tall);
     RUN(test_elementwise);
     RUN(test_elementwise_large);
     RUN(test_gather_scatter);
@@ -795,7 +822,8 @@ int main(void) {
     RUN(test_log_softmax);
     RUN(test_adam);
     RUN(test_dgemm);
-    RUN(test_dsyrk_dger);
+    RUN(test_dsyrk);
+    RUN(test_dger);
     RUN(test_potrf_potrs);
     RUN(test_chol_update);
     return TEST_SUMMARY();

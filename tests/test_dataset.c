@@ -2,6 +2,7 @@
  * selected (shuffle with a seed, offset, count) exactly as tests/reference/make_dataset_ref.py reads them
  * with Python's json module (tests/fixtures/metrics/dataset_ref.json); shorter runs are prefixes of longer
  * ones; invalid records stop the load or are skipped and counted, and messages name file, record, field. */
+#include "checkpoint.h"
 #include "run/dataset.h"
 #include "test.h"
 
@@ -9,21 +10,6 @@
 #include <unistd.h>
 
 #define REF_PATH "tests/fixtures/metrics/dataset_ref.json"
-
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    fclose(f);
-    text[got] = 0;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    return j;
-}
 
 static const char *str_of(const cJSON *o, const char *name) {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
@@ -62,8 +48,9 @@ static void check_request(const edit_request *r, const cJSON *w) {
 
 static void test_reference_selections(void) {
     if (!test_data_dir()) SKIP("shared data folder absent (set KEDIT_DATA)");
-    cJSON *ref = read_json(REF_PATH);
-    CHECK(ref != NULL, "cannot read %s", REF_PATH);
+    char err0[512];
+    cJSON *ref = ckpt_json_read(REF_PATH, err0, sizeof err0);
+    CHECK(ref != NULL, "%s", err0);
     if (!ref) return;
     const cJSON *sel;
     cJSON_ArrayForEach(sel, ref) {

@@ -254,6 +254,14 @@ static void embed(const model *m, const fwd_state *s, const int *ids_d, float *x
     }
 }
 
+/* the given residual rows (real tokens in batch order, host) into x (rows, d), padding rows zero */
+static void load_resid(const model *m, const fwd_state *s, const float *rows_host, float *x) {
+    const backend *be = m->be;
+    int d = m->cfg.d;
+    for (int b = 0, j = 0; b < s->B; j += s->len_h[b], b++)
+        be->to_device(x + (size_t)b * s->T * d, rows_host + (size_t)j * d, (size_t)s->len_h[b] * d * sizeof(float));
+}
+
 static int check_batch(const model *m, const kbatch *b) {
     if (b->n_seq <= 0) {
         fprintf(stderr, "kedit: empty batch\n");
@@ -336,13 +344,20 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
     s->bwd_from = o->bwd_from_layer < 0 ? c->n_layer : o->bwd_from_layer;
     s->acts = calloc((size_t)c->n_layer, sizeof(block_acts));
     s->resid = calloc((size_t)c->n_layer + 1, sizeof(float *));
-    s->resid[0] = dalloc(be, (size_t)s->rows * c->d);
-    embed(m, s, ids_d, s->resid[0]);
+    int l0 = o->start_layer > 0 && o->start_resid ? o->start_layer : 0;
+    if (l0 >= c->n_layer) {
+        fprintf(stderr, "kedit: start layer %d beyond the model's %d layers\n", l0, c->n_layer);
+        l0 = -1;
+    }
+    s->resid[l0 > 0 ? l0 : 0] = dalloc(be, (size_t)s->rows * c->d);
+    if (l0 > 0) load_resid(m, s, o->start_resid, s->resid[l0]);
+    else if (l0 == 0) embed(m, s, ids_d, s->resid[0]);
     dfree(be, ids_d);
+    if (s->bwd_from < l0) s->bwd_from = l0;
 
     block_acts scratch = {0};
-    int rc = 0;
-    for (int l = 0; l < s->n_layer_run && !rc; l++) {
+    int rc = l0 < 0;
+    for (int l = l0; l < s->n_layer_run && !rc; l++) {
         bool keep = l >= s->bwd_from;
         block_acts *A = keep ? &s->acts[l] : &scratch;
         if (!A->a) acts_alloc(m, A, s->B, s->T);
@@ -472,7 +487,7 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
     GRADS(SITE_BLOCK_OUT, dres);
     be->copy(dmo, dres, R * c->d * sizeof(float)); // ∂L/∂mo = ∂L/∂out
     GRADS(SITE_MLP_OUT, dmo);
-    if (o->wgrad_layer == l && o->wgrad_which == 0) linear_wgrad(be, &W->mlp_out, dmo, A->key, s->rows, o->dW, o->db);
+    if (o->dW && o->wgrad_layer == l && o->wgrad_which == 0) linear_wgrad(be, &W->mlp_out, dmo, A->key, s->rows, o->dW, o->db);
     linear_bwd_input(be, &W->mlp_out, dmo, dff, s->rows, false); // ∂L/∂k = ∂L/∂mo · W_out
     GRADS(SITE_MLP_KEY, dff);
     if (c->arch == ARCH_LLAMA) {
@@ -482,7 +497,7 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
         be->gelu_bwd(A->pre, dff, dff, (int64_t)R * c->d_ff);
     }
     GRADS(SITE_MLP_PRE, dff);
-    if (o->wgrad_layer == l && o->wgrad_which == 1) linear_wgrad(be, &W->mlp_in, dff, A->m, s->rows, o->dW, o->db);
+    if (o->dW && o->wgrad_layer == l && o->wgrad_which == 1) linear_wgrad(be, &W->mlp_in, dff, A->m, s->rows, o->dW, o->db);
     linear_bwd_input(be, &W->mlp_in, dff, dm, s->rows, false);
     if (dup) linear_bwd_input(be, &W->mlp_up, dup, dm, s->rows, true);
     GRADS(SITE_MLP_NORM, dm);
@@ -529,7 +544,7 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
     }
     int lowest = c->n_layer;
     for (int i = 0; i < o->n_grads; i++) lowest = o->grads[i].layer < lowest ? o->grads[i].layer : lowest;
-    if (o->wgrad_layer >= 0 && o->wgrad_layer < lowest) lowest = o->wgrad_layer;
+    if (o->dW && o->wgrad_layer >= 0 && o->wgrad_layer < lowest) lowest = o->wgrad_layer;
     if (lowest < s->bwd_from || s->n_layer_run < c->n_layer) {
         fprintf(stderr, "kedit: backward to layer %d needs a forward that kept layers ≥ %d (it kept ≥ %d)\n", lowest,
                 lowest, s->bwd_from);

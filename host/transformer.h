@@ -60,6 +60,12 @@ typedef struct fwd_opts {
     int bwd_from_layer;
     /* stop after block stop_layer (no logits); −1 runs the whole model */
     int stop_layer;
+    /* start at block start_layer (0: from the embeddings) with its input, the residual stream, given in
+     * start_resid (host, one row of d per real token in batch order, e.g. a SITE_RESID_IN capture of an
+     * earlier forward): the blocks below are not run. This is how an optimisation over a δ at block L
+     * runs the unchanged blocks below once rather than at every step. */
+    int start_layer;
+    const float *start_resid;
 } fwd_opts;
 
 typedef struct fwd_state fwd_state; /* activations of one forward, owned by the caller */
@@ -79,8 +85,8 @@ typedef struct bwd_opts {
      * hook's data (n × dim; summed into 1 × dim when shared). Sites at layers ≥ bwd_from_layer. */
     const khook *grads;
     int n_grads;
-    /* weight gradient of one MLP matrix of block wgrad_layer (−1: none): W_out (which 0) or W_in
-     * (which 1), written to dW (out × in) and db (out; may be NULL) in host memory */
+    /* weight gradient of one MLP matrix of block wgrad_layer when dW is not NULL: W_out (which 0) or
+     * W_in (which 1), written to dW (out × in) and db (out; may be NULL) in host memory */
     int wgrad_layer, wgrad_which;
     float *dW, *db;
 } bwd_opts;

@@ -254,6 +254,56 @@ static void backward_parity(const char *arch) {
     fixture_close(&f);
 }
 
+/* Starting at block 2 from its captured input gives the same logits (bitwise: the same ops on the same
+ * inputs) and, at that input, the reference gradient of δ1 (δ1 is added to block 1's output, which is
+ * block 2's input). */
+static void start_layer_parity(const char *arch) {
+    fixture f;
+    if (fixture_open(&f, arch)) return;
+    const model_config *c = &f.m.cfg;
+    float *d0 = ref_f32(&f, "delta_l0", NULL), *d1 = ref_f32(&f, "delta_l1", NULL), *ref = ref_f32(&f, "ref_logp", NULL);
+    if (!d0 || !d1 || !ref) return;
+    loss_setup L;
+    loss_setup_make(&f, &L, ref);
+    int n, nl = 2 * N_SEQ + 1;
+    kpos *at = all_positions(&f, &n);
+    float *resid = malloc((size_t)n * c->d * sizeof(float)), *full = malloc((size_t)nl * c->vocab * sizeof(float));
+    float *part = malloc((size_t)nl * c->vocab * sizeof(float)), *g1 = calloc((size_t)c->d, sizeof(float));
+    kbatch b = fixture_batch(&f);
+    khook hooks[3] = {{HOOK_ADD, SITE_BLOCK_OUT, 0, N_SEQ, L.delta_at, d0, true},
+                      {HOOK_ADD, SITE_BLOCK_OUT, 1, N_SEQ, L.delta_at, d1, true},
+                      {HOOK_CAPTURE, SITE_RESID_IN, 2, n, at, resid, false}};
+    fwd_opts o = {.hooks = hooks, .n_hooks = 3, .n_logit = nl, .logit_at = L.at, .logits_host = full, .bwd_from_layer = -1, .stop_layer = -1};
+    fwd_state_free(transformer_forward(&f.m, &b, &o));
+    fwd_opts o2 = {.n_logit = nl, .logit_at = L.at, .logits_host = part, .bwd_from_layer = 2, .stop_layer = -1,
+                   .start_layer = 2, .start_resid = resid};
+    fwd_state *s = transformer_forward(&f.m, &b, &o2);
+    CHECK(s != NULL, "forward from layer 2 failed");
+    if (s) {
+        CHECK(memcmp(full, part, (size_t)nl * c->vocab * sizeof(float)) == 0, "logits differ when starting at block 2");
+        transformer_loss(&f.m, s, L.y, L.w_nll, L.ref_logp, L.w_kl, NULL);
+        khook g = {HOOK_ADD, SITE_RESID_IN, 2, N_SEQ, L.delta_at, g1, true};
+        bwd_opts bo = {.grads = &g, .n_grads = 1, .wgrad_layer = -1};
+        CHECK(transformer_backward(&f.m, s, &bo) == 0, "backward failed");
+        check_grad(&f, "grad_delta_l1", g1, c->d);
+        fwd_state_free(s);
+    }
+    free(resid);
+    free(full);
+    free(part);
+    free(g1);
+    free(at);
+    free(L.ref_logp);
+    free(d0);
+    free(d1);
+    free(ref);
+    fixture_close(&f);
+}
+
+static void test_start_layer_gpt2(void) { start_layer_parity("gpt2"); }
+static void test_start_layer_gptj(void) { start_layer_parity("gptj"); }
+static void test_start_layer_llama(void) { start_layer_parity("llama"); }
+
 static void test_backward_gpt2(void) { backward_parity("gpt2"); }
 static void test_backward_gptj(void) { backward_parity("gptj"); }
 static void test_backward_llama(void) { backward_parity("llama"); }
@@ -300,6 +350,9 @@ int main(void) {
     RUN(test_backward_gpt2);
     RUN(test_backward_gptj);
     RUN(test_backward_llama);
+    RUN(test_start_layer_gpt2);
+    RUN(test_start_layer_gptj);
+    RUN(test_start_layer_llama);
     RUN(test_greedy_gpt2);
     RUN(test_greedy_gptj);
     RUN(test_greedy_llama);

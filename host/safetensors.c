@@ -276,7 +276,9 @@ int st_open_dir(const char *dir, st_set *s, char *err, size_t errlen) {
         single = NULL; /* owned by s now */
         if (!rc) rc = sort_tensors(s, err, errlen);
     } else {
-        snprintf(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", dir);
+        snprintf(err, errlen, "%s: no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not read: save "
+                 "the model with safe_serialization=True)",
+                 dir);
         rc = 1;
     }
     free(index);

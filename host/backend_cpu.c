@@ -107,9 +107,10 @@ static void gemm_bf16_cols(const gemm_args *g, int n0, int n1) {
     const uint16_t *B = g->B;
     CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
     int nc = n1 - n0, width = g->trans_b ? g->K : nc;     /* widened block: (rows, width) */
-    int block = BF16_BLOCK_ELEMS / width > 0 ? BF16_BLOCK_ELEMS / width : 1;
-    float *Bf = scratch_floats((size_t)block * width);
     int rows_total = g->trans_b ? nc : g->K;
+    int block = BF16_BLOCK_ELEMS / width > 0 ? BF16_BLOCK_ELEMS / width : 1;
+    if (block > rows_total) block = rows_total;
+    float *Bf = scratch_floats((size_t)block * width);
     for (int r0 = 0; r0 < rows_total; r0 += block) {
         int nr = rows_total - r0 < block ? rows_total - r0 : block;
         for (int r = 0; r < nr; r++) {
@@ -318,7 +319,7 @@ static void cpu_silu_mul_bwd(const float *gate, const float *up, const float *dy
 
 static void cpu_rotary(float *x, const int *pos, int rows, int n_heads, int head_dim, int rot_dim, float theta,
                        bool interleaved, bool inverse) {
-    int half = rot_dim / 2;
+    int half = rot_dim / 2; /* a pair costs a powf, a cosf and a sinf: parallel from fewer elements */
 #pragma omp parallel for if ((int64_t)rows * n_heads * half >= PAR_MIN / 4)
     for (int r = 0; r < rows; r++) {
         for (int h = 0; h < n_heads; h++) {

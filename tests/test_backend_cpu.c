@@ -517,7 +517,8 @@ static void check_attention(int B, int T, int nh, int nkv, int hd, const int *le
     float *q = qkv, *k = qkv + nq, *v = k + nk;
     be->attention_fwd(q, k, v, out, probs, B, T, nh, nkv, hd, len, (float)c.scale);
     ref_attention(in, od, &c);
-    CHECK(rel_err_fd(out, od, nq) <= TOL_F32, "B%d T%d nh%d nkv%d forward %.3g", B, T, nh, nkv, rel_err_fd(out, od, nq));
+    double e = rel_err_fd(out, od, nq);
+    CHECK(e <= TOL_F32, "B%d T%d nh%d nkv%d forward %.3g", B, T, nh, nkv, e);
 
     /* probs rows: each valid row sums to 1 over j ≤ t and is zero elsewhere; padding rows all zero */
     int bad_rows = 0;
@@ -725,7 +726,8 @@ static void test_dger(void) {
     int sizes[2][2] = {{4, 6}, {200, 200}}; /* the second runs on threads */
     for (int s = 0; s < 2; s++) {
         int m = sizes[s][0], n = sizes[s][1], lda = n + 1;
-        double *x = rand_d(m, 1), *y = rand_d(n, 1), *A = rand_d((long)m * lda, 1), *Ar = malloc((size_t)m * lda * sizeof *Ar);
+        double *x = rand_d(m, 1), *y = rand_d(n, 1), *A = rand_d((long)m * lda, 1);
+        double *Ar = malloc((size_t)m * lda * sizeof *Ar);
         memcpy(Ar, A, (size_t)m * lda * sizeof *A);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) Ar[i * lda + j] += -2.0 * x[i] * y[j];
@@ -793,7 +795,8 @@ static void test_chol_update(void) {
     be->chol_update(n, L, x);
     int info_a = be->potrf(n, A);
     CHECK(info_l == 0 && info_a == 0, "potrf %d, potrf of the update %d", info_l, info_a);
-    CHECK(rel_err_dd(L, A, (long)n * n) <= TOL_F64, "chol_update vs potrf(A + x·xᵀ) %.3g", rel_err_dd(L, A, (long)n * n));
+    double e = rel_err_dd(L, A, (long)n * n);
+    CHECK(e <= TOL_F64, "chol_update vs potrf(A + x·xᵀ) %.3g", e);
     free(A), free(x), free(L);
 }
 

@@ -39,7 +39,7 @@ static const backend counting = {
 
 /* ---- files ---- */
 
-static char tmp_root[64];
+static char tmp_root[64]; /* short: folder paths below are built in 128-byte buffers */
 static int tmp_serial;
 
 /* a fresh empty folder under the test's temporary root */
@@ -828,7 +828,8 @@ static void remove_tree(const char *root) {
 }
 
 int main(void) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/kedit_ckpt_XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmp_root, sizeof tmp_root, "%s/kedit_ckpt_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");
         return 1;

@@ -25,7 +25,8 @@ typedef struct backend {
     void (*sync)(void);
 
     /* ---- float32 dense ---- */
-    /* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N. B may be bf16 (weights). */
+    /* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N. B may be bf16 (weights); leading
+     * dimensions count elements whatever the type. */
     void (*gemm)(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                  const void *B, kweight_type b_type, int ldb, float beta, float *C, int ldc);
     void (*add_bias)(float *y, const float *b, int rows, int cols);        /* y[r,c] += b[c] */
@@ -64,7 +65,8 @@ typedef struct backend {
     /* ---- causal attention with right padding and grouped-query heads ----
      * q: (B·T, nh·hd), k, v: (B·T, nkv·hd), out: (B·T, nh·hd), probs: (B, nh, T, T) saved for the
      * backward. Query t of sequence b attends to keys j ≤ t; rows t ≥ len[b] (padding) give zeros.
-     * len is a device int array of B entries. Query head h reads kv head h / (nh / nkv). */
+     * len is a device int array of B entries. nh is a multiple of nkv; query head h reads kv head
+     * h / (nh / nkv). */
     void (*attention_fwd)(const float *q, const float *k, const float *v, float *out, float *probs, int B,
                           int T, int nh, int nkv, int hd, const int *len, float scale);
     void (*attention_bwd)(const float *dout, const float *q, const float *k, const float *v,

@@ -73,7 +73,8 @@ int cmd_tokenize(int argc, char **argv) {
             path = argv[++i];
             continue;
         }
-        if (!strcmp(arg, "--") && i + 1 < argc) arg = argv[++i]; /* a TEXT that starts with "--" */
+        if (!strcmp(arg, "--") && i + 1 < argc)
+            arg = argv[++i]; /* a TEXT that starts with "--" */
         else if (!strncmp(arg, "--", 2)) {
             fprintf(stderr, "kedit tokenize: unknown option '%s' (see kedit tokenize --help)\n", arg);
             return 2;

@@ -186,10 +186,11 @@ static bool detect_flavour(tokenizer *t, const cJSON *root, const char *path, ch
         t->flavour = TOK_SPM;
         return true;
     }
-    tok_error(err, errlen,
-              "%s: unsupported normalizer/pre_tokenizer (supported: a ByteLevel pre_tokenizer without normalizer, or "
-              "the normalizer Sequence [Prepend \"\xe2\x96\x81\", Replace \" \" -> \"\xe2\x96\x81\"] without pre_tokenizer)",
-              path);
+    tok_error(
+        err, errlen,
+        "%s: unsupported normalizer/pre_tokenizer (supported: a ByteLevel pre_tokenizer without normalizer, or "
+        "the normalizer Sequence [Prepend \"\xe2\x96\x81\", Replace \" \" -> \"\xe2\x96\x81\"] without pre_tokenizer)",
+        path);
     return false;
 }
 
@@ -256,11 +257,11 @@ static bool read_model_options(tokenizer *t, const cJSON *model, const char *pat
     const char *prefix = json_string(model, "continuing_subword_prefix");
     const char *suffix = json_string(model, "end_of_word_suffix");
     const cJSON *dropout = cJSON_GetObjectItemCaseSensitive(model, "dropout");
-    const char *unsupported = (prefix && *prefix)                                  ? "continuing_subword_prefix"
-                              : (suffix && *suffix)                                ? "end_of_word_suffix"
+    const char *unsupported = (prefix && *prefix)                                     ? "continuing_subword_prefix"
+                              : (suffix && *suffix)                                   ? "end_of_word_suffix"
                               : (cJSON_IsNumber(dropout) && dropout->valuedouble > 0) ? "dropout"
-                              : json_true(model, "ignore_merges")                  ? "ignore_merges"
-                                                                                   : NULL;
+                              : json_true(model, "ignore_merges")                     ? "ignore_merges"
+                                                                                      : NULL;
     if (unsupported) {
         tok_error(err, errlen, "%s: model.%s is not supported", path, unsupported);
         return false;
@@ -313,14 +314,19 @@ static bool read_template(tokenizer *t, const cJSON *proc, const char *path, cha
             continue;
         }
         const char *name = json_string(cJSON_GetObjectItemCaseSensitive(item, "SpecialToken"), "id");
-        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(specials, name ? name : ""), "ids");
+        const cJSON *ids =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(specials, name ? name : ""), "ids");
         if (!name || !cJSON_IsArray(ids)) {
-            tok_error(err, errlen, "%s: post_processor.single has an item that is neither a Sequence nor a SpecialToken listed in special_tokens", path);
+            tok_error(err, errlen,
+                      "%s: post_processor.single has an item that is neither a Sequence nor a SpecialToken listed in "
+                      "special_tokens",
+                      path);
             return false;
         }
         for (const cJSON *v = ids->child; v; v = v->next) {
             int id;
-            if (!json_id(v, &id) || !(after ? append_ids(&t->suffix, &t->n_suffix, &id, 1) : append_ids(&t->prefix, &t->n_prefix, &id, 1))) {
+            if (!json_id(v, &id) || !(after ? append_ids(&t->suffix, &t->n_suffix, &id, 1)
+                                            : append_ids(&t->prefix, &t->n_prefix, &id, 1))) {
                 tok_error(err, errlen, "%s: post_processor.special_tokens[\"%s\"].ids must be integer ids", path, name);
                 return false;
             }
@@ -339,8 +345,8 @@ static bool read_post_processor(tokenizer *t, const cJSON *proc, const char *pat
         return true;
     }
     const char *type = json_string(proc, "type");
-    tok_error(err, errlen, "%s: post_processor type \"%s\" is not supported (ByteLevel, TemplateProcessing, Sequence)", path,
-              type ? type : "?");
+    tok_error(err, errlen, "%s: post_processor type \"%s\" is not supported (ByteLevel, TemplateProcessing, Sequence)",
+              path, type ? type : "?");
     return false;
 }
 
@@ -375,7 +381,8 @@ static tokenizer *load_tokenizer_json(const char *path, char *err, size_t errlen
     }
     ok = ok && read_model_merges(t, model, path, err, errlen) && read_model_options(t, model, path, err, errlen) &&
          read_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err, errlen) &&
-         (t->flavour == TOK_BYTE_LEVEL ? tok_bytelevel_setup(t, path, err, errlen) : tok_spm_setup(t, path, err, errlen));
+         (t->flavour == TOK_BYTE_LEVEL ? tok_bytelevel_setup(t, path, err, errlen)
+                                       : tok_spm_setup(t, path, err, errlen));
     cJSON_Delete(root);
     if (!ok) {
         tokenizer_free(t);
@@ -417,14 +424,17 @@ static tokenizer *load_folder(const char *dir, char *err, size_t errlen) {
     return t;
 }
 
-/* a JSON file starts (after white space) with '{'; a llama2.c tokenizer.bin with an int32 */
+/* a .json name, or '{' or '[' first after white space, means JSON; anything else is a llama2.c tokenizer.bin */
 static bool looks_like_json(const char *path) {
+    size_t n = strlen(path);
+    if (n >= 5 && !strcmp(path + n - 5, ".json")) return true;
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     int c;
-    while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r') {}
+    do c = fgetc(f);
+    while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
     fclose(f);
-    return c == '{';
+    return c == '{' || c == '[';
 }
 
 tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
@@ -451,7 +461,8 @@ static bool encode_text(const tokenizer *t, const char *text, size_t len, tok_id
         int best = -1;
         for (int a = 0; a < t->n_added; a++) {
             const tok_added *ad = &t->added[a];
-            if ((size_t)ad->len <= len - i && (best < 0 || ad->len > t->added[best].len) && !memcmp(text + i, ad->text, (size_t)ad->len))
+            if ((size_t)ad->len <= len - i && (best < 0 || ad->len > t->added[best].len) &&
+                !memcmp(text + i, ad->text, (size_t)ad->len))
                 best = a;
         }
         if (best < 0) {
@@ -500,7 +511,8 @@ char *tokenizer_decode(const tokenizer *t, const int *ids, int n, bool skip_spec
             if (ids[i] >= 0 && ids[i] < t->vocab.n && t->vocab.piece[ids[i]] && !(skip_special && t->special[ids[i]]))
                 ok = tok_ids_push(&kept, ids[i]);
         if (ok)
-            ok = t->flavour == TOK_BYTE_LEVEL ? tok_bytelevel_decode(t, kept.v, kept.n, &out) : tok_spm_decode(t, kept.v, kept.n, &out);
+            ok = t->flavour == TOK_BYTE_LEVEL ? tok_bytelevel_decode(t, kept.v, kept.n, &out)
+                                              : tok_spm_decode(t, kept.v, kept.n, &out);
         free(kept.v);
     }
     if (!ok) {

@@ -38,7 +38,8 @@ bool tok_bytelevel_setup(tokenizer *t, const char *path, char *err, size_t errle
     }
     int code;
     PCRE2_SIZE offset;
-    t->pretok = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &offset, NULL);
+    t->pretok =
+        pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &offset, NULL);
     if (!t->pretok) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
@@ -98,10 +99,15 @@ bool tok_bytelevel_encode(const tokenizer *t, const char *s, size_t len, tok_ids
 static size_t next_codepoint(const char *s, size_t len, uint32_t *cp) {
     size_t n = tok_utf8_char_len(s, len);
     const unsigned char *u = (const unsigned char *)s;
-    if (n == 1) *cp = u[0];
-    else if (n == 2) *cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F);
-    else if (n == 3) *cp = (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
-    else *cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3F) << 12 | (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
+    if (n == 1)
+        *cp = u[0];
+    else if (n == 2)
+        *cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F);
+    else if (n == 3)
+        *cp = (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
+    else
+        *cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3F) << 12 | (uint32_t)(u[2] & 0x3F) << 6 |
+              (u[3] & 0x3F);
     return n;
 }
 
@@ -141,7 +147,8 @@ static bool load_vocab_json(tokenizer *t, const char *path, char *err, size_t er
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     bool ok = root != NULL;
-    if (!ok) tok_error(err, errlen, "%s: not valid JSON (error at byte %zu)", path, end ? (size_t)(end - text) : 0);
+    if (!ok)
+        tok_error(err, errlen, "%s: not valid JSON (error at byte %zu)", path, end ? (size_t)(end - text) : 0);
     else if (!cJSON_IsObject(root)) {
         tok_error(err, errlen, "%s: expected an object of token → id", path);
         ok = false;
@@ -177,15 +184,18 @@ static bool load_merges_txt(tokenizer *t, const char *path, char *err, size_t er
         if (n && line[n - 1] == '\r') n--;
         char *space = memchr(line, ' ', n);
         if (n && strncmp(line, "#version", 8)) {
-            if (!space || memchr(space + 1, ' ', (size_t)(line + n - space - 1)) || space == line || space + 1 == line + n) {
+            if (!space || memchr(space + 1, ' ', (size_t)(line + n - space - 1)) || space == line ||
+                space + 1 == line + n) {
                 tok_error(err, errlen, "%s: line %d is not two tokens separated by one space", path, line_no + 1);
                 ok = false;
             } else {
-                int rc = tok_add_merge(t, line, (size_t)(space - line), space + 1, (size_t)(line + n - space - 1), rank++);
-                if (rc < 0) tok_error(err, errlen, "%s: out of memory", path);
+                int rc =
+                    tok_add_merge(t, line, (size_t)(space - line), space + 1, (size_t)(line + n - space - 1), rank++);
+                if (rc < 0)
+                    tok_error(err, errlen, "%s: out of memory", path);
                 else if (rc)
-                    tok_error(err, errlen, "%s: line %d (\"%.*s\"): %s is not in the vocabulary", path, line_no + 1, (int)n, line,
-                              tok_merge_problem(rc));
+                    tok_error(err, errlen, "%s: line %d (\"%.*s\"): %s is not in the vocabulary", path, line_no + 1,
+                              (int)n, line, tok_merge_problem(rc));
                 ok = rc == 0;
             }
         }

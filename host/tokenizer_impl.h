@@ -115,8 +115,7 @@ bool tok_finish(tokenizer *t);
 bool tok_bytelevel_setup(tokenizer *t, const char *path, char *err, size_t errlen);
 bool tok_bytelevel_encode(const tokenizer *t, const char *s, size_t len, tok_ids *out);
 bool tok_bytelevel_decode(const tokenizer *t, const int *ids, int n, tok_buf *out);
-bool tok_bytelevel_load_files(tokenizer *t, const char *vocab_path, const char *merges_path, char *err,
-                              size_t errlen);
+bool tok_bytelevel_load_files(tokenizer *t, const char *vocab_path, const char *merges_path, char *err, size_t errlen);
 
 /* tokenizer_spm.c: Llama SentencePiece-style BPE */
 bool tok_spm_setup(tokenizer *t, const char *path, char *err, size_t errlen);

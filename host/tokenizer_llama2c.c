@@ -23,8 +23,10 @@ static int score_rank(const float *distinct, int n, float score) {
     int lo = 0, hi = n - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (distinct[mid] > score) lo = mid + 1;
-        else hi = mid;
+        if (distinct[mid] > score)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -46,14 +48,16 @@ static bool build_merges(tokenizer *t, const float *score) {
         int len = t->vocab.piece_len[id];
         for (int k = 1; ok && k < len; k++) {
             int a = tok_vocab_find(&t->vocab, p, (size_t)k), b = tok_vocab_find(&t->vocab, p + k, (size_t)(len - k));
-            if (a >= 0 && b >= 0) ok = tok_merges_add(&t->merges, a, b, score_rank(distinct, n_distinct, score[id]), id);
+            if (a >= 0 && b >= 0)
+                ok = tok_merges_add(&t->merges, a, b, score_rank(distinct, n_distinct, score[id]), id);
         }
     }
     free(distinct);
     return ok;
 }
 
-static bool read_tokens(tokenizer *t, const char *path, const char *data, size_t len, float **score, char *err, size_t errlen) {
+static bool read_tokens(tokenizer *t, const char *path, const char *data, size_t len, float **score, char *err,
+                        size_t errlen) {
     int32_t max_len;
     if (len < sizeof max_len) {
         tok_error(err, errlen, "%s: too short for a llama2.c tokenizer.bin (no int32 max_token_length)", path);
@@ -61,7 +65,8 @@ static bool read_tokens(tokenizer *t, const char *path, const char *data, size_t
     }
     memcpy(&max_len, data, sizeof max_len);
     if (max_len <= 0) {
-        tok_error(err, errlen, "%s: max_token_length %d is not positive (not a llama2.c tokenizer.bin?)", path, (int)max_len);
+        tok_error(err, errlen, "%s: max_token_length %d is not positive (not a llama2.c tokenizer.bin?)", path,
+                  (int)max_len);
         return false;
     }
     size_t at = sizeof max_len;
@@ -69,15 +74,19 @@ static bool read_tokens(tokenizer *t, const char *path, const char *data, size_t
         float s;
         int32_t n;
         if (len - at < sizeof s + sizeof n) {
-            tok_error(err, errlen, "%s: token %d is truncated (needs a float score and an int32 length)", path, id);
+            tok_error(
+                err, errlen,
+                "%s: token %d is truncated (needs a float score and an int32 length; not a llama2.c tokenizer.bin?)",
+                path, id);
             return false;
         }
         memcpy(&s, data + at, sizeof s);
         memcpy(&n, data + at + sizeof s, sizeof n);
         at += sizeof s + sizeof n;
         if (n < 0 || n > max_len || (size_t)n > len - at) {
-            tok_error(err, errlen, "%s: token %d has length %d (max_token_length %d, %zu bytes left)", path, id, (int)n,
-                      (int)max_len, len - at);
+            tok_error(err, errlen,
+                      "%s: token %d has length %d (max_token_length %d, %zu bytes left; not a llama2.c tokenizer.bin?)",
+                      path, id, (int)n, (int)max_len, len - at);
             return false;
         }
         float *grown = realloc(*score, (size_t)(id + 1) * sizeof *grown);
@@ -132,9 +141,11 @@ bool tok_llama2c_encode(const tokenizer *t, const char *s, size_t len, bool bos,
     }
     /* a group is a byte and up to three continuation bytes after it, as run.c reads UTF-8 */
     for (size_t i = 0, n; ok && i < len; i += n) {
-        for (n = 1; i + n < len && n < 4 && ((unsigned char)s[i + n] & 0xC0) == 0x80; n++) {}
+        n = 1;
+        while (i + n < len && n < 4 && ((unsigned char)s[i + n] & 0xC0) == 0x80) n++;
         int id = tok_vocab_find(&t->vocab, s + i, n);
-        if (id >= 0) ok = tok_ids_push(&sym, id);
+        if (id >= 0)
+            ok = tok_ids_push(&sym, id);
         else
             for (size_t k = 0; ok && k < n; k++) ok = tok_ids_push(&sym, t->byte_id[(unsigned char)s[i + k]]);
     }
@@ -160,7 +171,8 @@ bool tok_llama2c_decode(const tokenizer *t, const int *ids, int n, bool skip_spe
         }
         int byte = tok_byte_token(p, len);
         unsigned char b = (unsigned char)byte;
-        if (!(skip_special && t->special[id])) ok = byte >= 0 ? tok_buf_append(&bytes, &b, 1) : tok_buf_append(&bytes, p, (size_t)len);
+        if (!(skip_special && t->special[id]))
+            ok = byte >= 0 ? tok_buf_append(&bytes, &b, 1) : tok_buf_append(&bytes, p, (size_t)len);
         prev = id;
     }
     ok = ok && tok_utf8_append_lossy(out, bytes.v ? bytes.v : "", bytes.n);

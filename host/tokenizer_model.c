@@ -167,9 +167,7 @@ typedef struct merge_cand {
     int rank, pos, merged;
 } merge_cand;
 
-static bool cand_before(merge_cand x, merge_cand y) {
-    return x.rank != y.rank ? x.rank < y.rank : x.pos < y.pos;
-}
+static bool cand_before(merge_cand x, merge_cand y) { return x.rank != y.rank ? x.rank < y.rank : x.pos < y.pos; }
 
 static void heap_push(merge_cand *heap, int *n, merge_cand c) {
     int i = (*n)++;
@@ -249,7 +247,8 @@ static size_t utf8_sequence(const unsigned char *s, size_t len, bool *valid) {
         *valid = true;
         return 1;
     }
-    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         need = 3;
         if (c == 0xE0) lo = 0xA0;
@@ -321,7 +320,8 @@ bool tok_utf8_append_lossy(tok_buf *b, const char *s, size_t len) {
 }
 
 int tok_byte_token(const char *p, int len) {
-    if (len != 6 || strncmp(p, "<0x", 3) || p[5] != '>' || !isxdigit((unsigned char)p[3]) || !isxdigit((unsigned char)p[4]))
+    if (len != 6 || strncmp(p, "<0x", 3) || p[5] != '>' || !isxdigit((unsigned char)p[3]) ||
+        !isxdigit((unsigned char)p[4]))
         return -1;
     char hex[3] = {p[3], p[4], '\0'};
     return (int)strtol(hex, NULL, 16);

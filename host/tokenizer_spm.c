@@ -15,7 +15,8 @@ bool tok_spm_setup(tokenizer *t, const char *path, char *err, size_t errlen) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = tok_vocab_find(&t->vocab, name, strlen(name));
         if (t->byte_fallback && t->byte_id[b] < 0 && t->unk < 0) {
-            tok_error(err, errlen, "%s: model.byte_fallback is set but the vocabulary lacks %s and has no unk_token", path, name);
+            tok_error(err, errlen, "%s: model.byte_fallback is set but the vocabulary lacks %s and has no unk_token",
+                      path, name);
             return false;
         }
     }
@@ -52,7 +53,8 @@ bool tok_spm_encode(const tokenizer *t, const char *s, size_t len, tok_ids *out)
     /* normalise: "▁" + s with each " " replaced by "▁" */
     tok_buf word = {0};
     bool ok = tok_buf_append(&word, SPACE_MARK, 3);
-    for (size_t i = 0; ok && i < len; i++) ok = s[i] == ' ' ? tok_buf_append(&word, SPACE_MARK, 3) : tok_buf_append(&word, s + i, 1);
+    for (size_t i = 0; ok && i < len; i++)
+        ok = s[i] == ' ' ? tok_buf_append(&word, SPACE_MARK, 3) : tok_buf_append(&word, s + i, 1);
     tok_ids sym = {0};
     ok = ok && word_symbols(t, word.v, word.n, &sym);
     int n = ok ? tok_bpe_merge(&t->merges, sym.v, sym.n) : -1;
@@ -65,7 +67,8 @@ bool tok_spm_encode(const tokenizer *t, const char *s, size_t len, tok_ids *out)
 /* a run of byte tokens: its bytes when they are valid UTF-8, else one U+FFFD per byte */
 static bool flush_bytes(tok_buf *run, tok_buf *out) {
     bool ok = true;
-    if (tok_utf8_valid(run->v ? run->v : "", run->n)) ok = tok_buf_append(out, run->v ? run->v : "", run->n);
+    if (tok_utf8_valid(run->v ? run->v : "", run->n))
+        ok = tok_buf_append(out, run->v ? run->v : "", run->n);
     else
         for (size_t i = 0; ok && i < run->n; i++) ok = tok_utf8_put(out, 0xFFFD);
     run->n = 0;

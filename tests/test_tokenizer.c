@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define FIXTURES "tests/fixtures/tokenizer"
+#define NO_DATA "shared data absent: ../shared/data, or KEDIT_DATA"
 
 static const char *const ZSRE_FIELDS[] = {"src", "rephrase", "alt", "loc", "loc_ans"};
 static const char *const COUNTERFACT_FIELDS[] = {"prompt", "target_new", "subject"};
@@ -145,7 +146,8 @@ static uint64_t hash_ids(const int *ids, int n) { /* over the little-endian int3
     uint64_t h = FNV_OFFSET;
     for (int i = 0; i < n; i++) {
         uint32_t v = (uint32_t)ids[i];
-        unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+        unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                              (unsigned char)(v >> 24)};
         h = fnv1a64(h, b, 4);
     }
     return h;
@@ -162,9 +164,12 @@ static void print_escaped(FILE *f, const char *s) {
     fputc('"', f);
     for (int i = 0; s[i] && i < 100; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
     }
     fputs(strlen(s) > 100 ? "\"..." : "\"", f);
 }
@@ -201,7 +206,7 @@ static bool encodes_to(const tokenizer *t, const char *s, const int *want, int n
 /* the facts listed in ../shared/data/README.md */
 static void test_gpt2_published_facts(void) {
     tokenizer *t = load_shared("tokenizers/gpt2/tokenizer.json");
-    if (!t) SKIP("shared data absent");
+    if (!t) SKIP(NO_DATA);
     CHECK(encodes_to(t, "Hello world", (int[]){15496, 995}, 2), "GPT-2 \"Hello world\"");
     CHECK(encodes_to(t, "<|endoftext|>", (int[]){50256}, 1), "<|endoftext|> is 50256");
     CHECK(tokenizer_vocab_size(t) == 50257, "vocab %d", tokenizer_vocab_size(t));
@@ -212,7 +217,7 @@ static void test_gpt2_published_facts(void) {
 
 static void test_llama_published_facts(void) {
     tokenizer *t = load_shared("tokenizers/llama2/tokenizer.json");
-    if (!t) SKIP("shared data absent");
+    if (!t) SKIP(NO_DATA);
     CHECK(encodes_to(t, "Hello world", (int[]){1, 15043, 3186}, 3), "Llama \"Hello world\"");
     CHECK(encodes_to(t, " leading space", (int[]){1, 29871, 8236, 2913}, 4), "Llama \" leading space\"");
     CHECK(encodes_to(t, "na\xc3\xafve caf\xc3\xa9 \xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x99\x82",
@@ -230,7 +235,7 @@ static void check_parity(const char *name, const char *rel) {
     tokenizer *t = load_shared(rel);
     if (!t || !reference_strings(&l)) {
         tokenizer_free(t);
-        SKIP("shared data absent");
+        SKIP(NO_DATA);
     }
     char path[256];
     snprintf(path, sizeof path, FIXTURES "/%s.fnv64", name);
@@ -262,7 +267,8 @@ static void check_parity(const char *name, const char *rel) {
         free(ids);
     }
     double elapsed = seconds_now() - start;
-    printf("    %s: %d strings checked against tokenizers 0.20.3, %d mismatches, %.3f s\n", name, checked, mismatches, elapsed);
+    printf("    %s: %d strings checked against tokenizers 0.20.3, %d mismatches, %.3f s\n", name, checked, mismatches,
+           elapsed);
     CHECK(checked == l.n && mismatches == 0, "%s: %d of %d strings differ", name, mismatches, checked);
     /* the whole list must encode in well under a second or two (the brief's bound, on 2 shared cores) */
     CHECK(elapsed < 2.0, "%s: %.2f s for %d strings", name, elapsed, checked);
@@ -282,12 +288,13 @@ static void check_round_trip(const char *rel, bool llama) {
     tokenizer *t = load_shared(rel);
     if (!t || !reference_strings(&l)) {
         tokenizer_free(t);
-        SKIP("shared data absent");
+        SKIP(NO_DATA);
     }
     int failures = 0, checked = 0;
     for (int i = 0; i < l.n; i++) {
         const char *s = l.s[i];
-        if (llama && (strstr(s, "\xe2\x96\x81") || strstr(s, "<s>") || strstr(s, "</s>") || strstr(s, "<unk>"))) continue;
+        if (llama && (strstr(s, "\xe2\x96\x81") || strstr(s, "<s>") || strstr(s, "</s>") || strstr(s, "<unk>")))
+            continue;
         int *ids = NULL, n = tokenizer_encode(t, s, true, &ids);
         char *back = tokenizer_decode(t, ids, n, llama);
         checked++;
@@ -311,6 +318,49 @@ static void check_round_trip(const char *rel, bool llama) {
 
 static void test_gpt2_round_trip(void) { check_round_trip("tokenizers/gpt2/tokenizer.json", false); }
 static void test_llama_round_trip(void) { check_round_trip("tokenizers/llama2/tokenizer.json", true); }
+
+/* decoding every prefix of each edge case's ids (prefixes cut multi-byte characters) as the Hugging Face
+ * decoder does, compared through the hashes make_tokenizer_ref.py committed */
+static void check_decode_parity(const char *name, const char *rel) {
+    tokenizer *t = load_shared(rel);
+    if (!t) SKIP(NO_DATA);
+    string_list l = {0};
+    CHECK(add_edge_cases(&l), "cannot read " FIXTURES "/edge_cases.json");
+    char path[256];
+    snprintf(path, sizeof path, FIXTURES "/%s_decode.fnv64", name);
+    FILE *f = fopen(path, "r");
+    int count = 0, mismatches = 0;
+    CHECK(f && fscanf(f, "count %d", &count) == 1 && count == l.n, "%s: missing, or not %d edge cases", path, l.n);
+    for (int i = 0; f && count == l.n && i < l.n; i++) {
+        unsigned long long want = 0;
+        CHECK(fscanf(f, "%llx", &want) == 1, "%s: line %d is not a hash", path, i + 2);
+        int *ids = NULL, n = tokenizer_encode(t, l.s[i], true, &ids);
+        uint64_t h = FNV_OFFSET;
+        for (int k = 0; k <= n; k++) {
+            char *text = tokenizer_decode(t, ids, k, true);
+            h = fnv1a64(h, (const unsigned char *)(text ? text : ""), text ? strlen(text) + 1 : 0);
+            free(text);
+        }
+        if (h != want && ++mismatches <= SHOWN_MISMATCHES) {
+            fprintf(stderr, "    %s decoding differs on the prefixes of ", name);
+            print_escaped(stderr, l.s[i]);
+            fprintf(stderr, "\n");
+        }
+        free(ids);
+    }
+    printf("    %s: %d edge cases decoded prefix by prefix, %d differ\n", name, l.n, mismatches);
+    CHECK(mismatches == 0, "%d edge cases decode differently", mismatches);
+    if (f) fclose(f);
+    list_free(&l);
+    tokenizer_free(t);
+}
+
+static void test_gpt2_decode_matches_hf_tokenizers(void) {
+    check_decode_parity("gpt2", "tokenizers/gpt2/tokenizer.json");
+}
+static void test_llama_decode_matches_hf_tokenizers(void) {
+    check_decode_parity("llama2", "tokenizers/llama2/tokenizer.json");
+}
 
 /* a fresh empty folder under the system's temporary folder */
 static bool make_temp_dir(char *dir, size_t n) {
@@ -343,7 +393,7 @@ static void test_vocab_merges_equals_tokenizer_json(void) {
     string_list l = {0};
     if (!test_data_path(vocab, sizeof vocab, "tokenizers/gpt2/vocab.json") ||
         !test_data_path(merges, sizeof merges, "tokenizers/gpt2/merges.txt") || !reference_strings(&l))
-        SKIP("shared data absent");
+        SKIP(NO_DATA);
     tokenizer *json = load_shared("tokenizers/gpt2/tokenizer.json");
     CHECK(make_temp_dir(dir, sizeof dir), "cannot make a temporary folder");
     char *abs_vocab = realpath(vocab, NULL), *abs_merges = realpath(merges, NULL);
@@ -355,16 +405,18 @@ static void test_vocab_merges_equals_tokenizer_json(void) {
     CHECK(files != NULL, "%s", err);
     int differ = 0;
     for (int i = 0; files && json && i < l.n; i++) {
-        int *a = NULL, *b = NULL, na = tokenizer_encode(json, l.s[i], true, &a), nb = tokenizer_encode(files, l.s[i], true, &b);
+        int *a = NULL, *b = NULL, na = tokenizer_encode(json, l.s[i], true, &a),
+            nb = tokenizer_encode(files, l.s[i], true, &b);
         if (na != nb || memcmp(a, b, (size_t)na * sizeof *a)) differ++;
         free(a);
         free(b);
     }
     printf("    %d strings, %d differ between vocab.json + merges.txt and tokenizer.json\n", l.n, differ);
     CHECK(differ == 0, "%d strings differ", differ);
-    if (files) CHECK(tokenizer_eos(files) == tokenizer_eos(json) && tokenizer_vocab_size(files) == tokenizer_vocab_size(json),
-                     "eos %d vs %d, vocab %d vs %d", tokenizer_eos(files), tokenizer_eos(json), tokenizer_vocab_size(files),
-                     tokenizer_vocab_size(json));
+    if (files)
+        CHECK(tokenizer_eos(files) == tokenizer_eos(json) && tokenizer_vocab_size(files) == tokenizer_vocab_size(json),
+              "eos %d vs %d, vocab %d vs %d", tokenizer_eos(files), tokenizer_eos(json), tokenizer_vocab_size(files),
+              tokenizer_vocab_size(json));
     remove_temp_dir(dir, (const char *const[]){"vocab.json", "merges.txt"}, 2);
     free(abs_vocab);
     free(abs_merges);
@@ -376,7 +428,7 @@ static void test_vocab_merges_equals_tokenizer_json(void) {
 /* llama2.c's tokenizer.bin of stories260K: BOS first, merging shortens the text, decoding gives it back */
 static void test_llama2c_tokenizer_bin(void) {
     tokenizer *t = load_shared("models/stories260K/tok512.bin");
-    if (!t) SKIP("shared data absent");
+    if (!t) SKIP(NO_DATA);
     CHECK(tokenizer_vocab_size(t) == 512, "vocab %d", tokenizer_vocab_size(t));
     CHECK(tokenizer_adds_bos(t) && tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2, "bos %d eos %d", tokenizer_bos(t),
           tokenizer_eos(t));
@@ -433,23 +485,67 @@ static int run_cli(char **argv, int argc, const char *stdin_text, char *out, cha
 
 static void test_cli_tokenize(void) {
     char path[4096], out[4096], err[4096];
-    if (!test_data_path(path, sizeof path, "tokenizers/llama2")) SKIP("shared data absent");
+    if (!test_data_path(path, sizeof path, "tokenizers/llama2")) SKIP(NO_DATA);
     char *one[] = {"tokenize", "--tokenizer", path, "Hello world"};
     CHECK(run_cli(one, 4, "", out, err, sizeof out) == 0 && !strcmp(out, "1 15043 3186\n"), "got \"%s\"", out);
     char *lines[] = {"tokenize", "--tokenizer", path, "-"};
     CHECK(run_cli(lines, 4, "Hello world\r\n leading space\n", out, err, sizeof out) == 0 &&
               !strcmp(out, "1 15043 3186\n1 29871 8236 2913\n"),
           "got \"%s\"", out);
-    CHECK(run_cli(lines, 4, "ok\nbad \xff\n", out, err, sizeof out) == 1 && strstr(err, "line 2") && strstr(err, "UTF-8"),
+    CHECK(run_cli(lines, 4, "ok\nbad \xff\n", out, err, sizeof out) == 1 && strstr(err, "line 2") &&
+              strstr(err, "UTF-8"),
           "invalid UTF-8 on line 2: \"%s\"", err);
     char *no_text[] = {"tokenize", "--tokenizer", path};
     CHECK(run_cli(no_text, 3, "", out, err, sizeof out) == 2 && strstr(err, "TEXT"), "missing TEXT: \"%s\"", err);
     char *no_path[] = {"tokenize", "Hello"};
-    CHECK(run_cli(no_path, 2, "", out, err, sizeof out) == 2 && strstr(err, "--tokenizer"), "missing --tokenizer: \"%s\"", err);
+    CHECK(run_cli(no_path, 2, "", out, err, sizeof out) == 2 && strstr(err, "--tokenizer"),
+          "missing --tokenizer: \"%s\"", err);
     char *bad_path[] = {"tokenize", "--tokenizer", "no/such/tokenizer", "Hello"};
-    CHECK(run_cli(bad_path, 4, "", out, err, sizeof out) == 1 && strstr(err, "no/such/tokenizer"), "bad path: \"%s\"", err);
+    CHECK(run_cli(bad_path, 4, "", out, err, sizeof out) == 1 && strstr(err, "no/such/tokenizer"), "bad path: \"%s\"",
+          err);
     char *help[] = {"tokenize", "--help"};
     CHECK(run_cli(help, 2, "", out, err, sizeof out) == 0 && strstr(out, "--tokenizer"), "help: \"%s\"", out);
+}
+
+/* A tiny Llama-style tokenizer.json written here, so that merging is checked without shared data. The
+ * expected ids follow from its own vocabulary: the lower-ranked (earlier) merge applies first, a character
+ * missing from the vocabulary becomes its <0xXX> tokens, else <unk>, and consecutive unknowns fuse. */
+static void test_tiny_spm_by_construction(void) {
+    static const char head[] =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", "
+        "\"special\": true}, {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}, \"pre_tokenizer\": "
+        "null,"
+        " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\"}},"
+        " {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [1]}}},"
+        " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": true,"
+        " \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"<0xC3>\": 3, \"<0xA9>\": 4, \"\u2581\": 5, \"a\": 6,"
+        " \"b\": 7, \"\u2581a\": 8, \"ab\": 9, \"\u2581ab\": 10}, \"merges\": ";
+    static const char *const merges[2] = {"[\"a b\", \"\u2581 a\", \"\u2581 ab\"]}}", "[\"\u2581 a\", \"a b\"]}}"};
+    char dir[4096], path[4200], err[1024], json[2048];
+    CHECK(make_temp_dir(dir, sizeof dir), "cannot make a temporary folder");
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    for (int m = 0; m < 2; m++) {
+        snprintf(json, sizeof json, "%s%s", head, merges[m]);
+        write_file(dir, "tokenizer.json", json, strlen(json));
+        tokenizer *t = tokenizer_load(path, err, sizeof err);
+        CHECK(t != NULL, "%s", err);
+        if (!t) continue;
+        /* "ab" is "▁ab": (a b) first then (▁ ab) gives ▁ab; (▁ a) first leaves ▁a + b */
+        CHECK(m == 0 ? encodes_to(t, "ab", (int[]){1, 10}, 2) : encodes_to(t, "ab", (int[]){1, 8, 7}, 3),
+              "merge order %d", m);
+        CHECK(encodes_to(t, "\xc3\xa9", (int[]){1, 5, 3, 4}, 4), "é by byte fallback");
+        CHECK(encodes_to(t, "a xxb", (int[]){1, 8, 5, 0, 7}, 5), "unknown x x fused into one <unk>");
+        int *ids = NULL, n = tokenizer_encode(t, "\xc3\xa9 ab", true, &ids);
+        char *back = tokenizer_decode(t, ids, n, true);
+        CHECK(back && !strcmp(back, "\xc3\xa9 ab"), "decoded \"%s\"", back ? back : "(NULL)");
+        free(back);
+        free(ids);
+        CHECK(tokenizer_encode(t, "bad \xff byte", true, &ids) == -1, "invalid UTF-8 is an error");
+        tokenizer_free(t);
+    }
+    remove_temp_dir(dir, (const char *const[]){"tokenizer.json"}, 1);
 }
 
 /* loads dir and expects failure with a message holding both needles */
@@ -477,12 +573,14 @@ static void test_load_errors(void) {
     write_file(dir, "tokenizer.json", no_model, sizeof no_model - 1);
     expect_load_error(dir, "tokenizer.json", "\"model\"");
 
-    static const char bad_merge[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]},"
-                                    " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
+    static const char bad_merge[] =
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]},"
+        " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
     write_file(dir, "tokenizer.json", bad_merge, sizeof bad_merge - 1);
     expect_load_error(dir, "model.merges[0]", "the merged token");
 
-    static const char no_merges[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
+    static const char no_merges[] =
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
     write_file(dir, "tokenizer.json", no_merges, sizeof no_merges - 1);
     expect_load_error(dir, "model.merges", "missing");
 
@@ -493,14 +591,6 @@ static void test_load_errors(void) {
     remove_temp_dir(dir, (const char *const[]){"vocab.json", "merges.txt", "tokenizer.json", "tok.bin"}, 4);
 }
 
-static void test_invalid_utf8_is_an_error(void) {
-    tokenizer *t = load_shared("tokenizers/gpt2/tokenizer.json");
-    if (!t) SKIP("shared data absent");
-    int *ids = NULL;
-    CHECK(tokenizer_encode(t, "bad \xff byte", true, &ids) == -1, "invalid UTF-8 encoded");
-    tokenizer_free(t);
-}
-
 int main(void) {
     RUN(test_gpt2_published_facts);
     RUN(test_llama_published_facts);
@@ -508,10 +598,12 @@ int main(void) {
     RUN(test_llama_matches_hf_tokenizers);
     RUN(test_gpt2_round_trip);
     RUN(test_llama_round_trip);
+    RUN(test_gpt2_decode_matches_hf_tokenizers);
+    RUN(test_llama_decode_matches_hf_tokenizers);
     RUN(test_vocab_merges_equals_tokenizer_json);
     RUN(test_llama2c_tokenizer_bin);
     RUN(test_cli_tokenize);
+    RUN(test_tiny_spm_by_construction);
     RUN(test_load_errors);
-    RUN(test_invalid_utf8_is_an_error);
     return TEST_SUMMARY();
 }

@@ -11,6 +11,11 @@
 # "count N strings H" (H = FNV-1a 64 over every string's UTF-8 bytes each followed by one 0 byte, so the C
 # test can confirm it enumerated the same list), then one hex hash per line. Neither ids nor text are stored.
 #
+# Decoding: for each edge case (list 4 below) with ids = encode(s).ids, the FNV-1a 64 over the UTF-8 bytes
+# of decode(ids[:k], skip_special_tokens=True), each followed by one 0 byte, for k = 0 .. len(ids); one hex
+# hash per line after a "count N" line in tests/fixtures/tokenizer/{gpt2,llama2}_decode.fnv64. The prefixes
+# end inside multi-byte characters, so this covers the replacement of incomplete UTF-8 with U+FFFD.
+#
 # The string list, in this order (tests/test_tokenizer.c builds the same list the same way):
 #   1. zsre/*.json in byte order of file name; per record the fields src, rephrase, alt, loc, loc_ans;
 #      a string field gives itself, a list field its string elements in order; empty strings are skipped.
@@ -51,6 +56,11 @@ def field_strings(record, fields):
                 yield item
 
 
+def edge_cases():
+    with open(os.path.join(FIXTURES, "edge_cases.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def reference_strings(data_dir):
     strings = []
     for path in sorted(glob.glob(os.path.join(data_dir, "zsre", "*.json")), key=lambda p: os.path.basename(p).encode()):
@@ -70,8 +80,7 @@ def reference_strings(data_dir):
             if line:
                 strings.append(line.decode("utf-8"))
                 taken += 1
-    with open(os.path.join(FIXTURES, "edge_cases.json"), encoding="utf-8") as f:
-        strings.extend(json.load(f))
+    strings.extend(edge_cases())
     return strings
 
 
@@ -90,6 +99,17 @@ def main():
             for enc in encodings:
                 f.write("%016x\n" % fnv1a64(struct.pack("<%di" % len(enc.ids), *enc.ids)))
         print("%s: %d strings -> %s" % (name, len(strings), out), file=sys.stderr)
+        cases = edge_cases()
+        out = os.path.join(FIXTURES, name + "_decode.fnv64")
+        with open(out, "w") as f:
+            f.write("count %d\n" % len(cases))
+            for s in cases:
+                ids = tok.encode(s, add_special_tokens=True).ids
+                h = FNV_OFFSET
+                for k in range(len(ids) + 1):
+                    h = fnv1a64(tok.decode(ids[:k], skip_special_tokens=True).encode("utf-8") + b"\0", h)
+                f.write("%016x\n" % h)
+        print("%s: %d decoded edge cases -> %s" % (name, len(cases), out), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+/* kedit stats: the covariance statistics C = (1/#tokens)·Σ k kᵀ of the W_out input at chosen layers over
+ * a text corpus, computed in one pass (resumable) and cached for the editing methods. */
+#include "cli.h"
+#include "methods/covariance.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: kedit stats --model PATH --layers L[,L...] [--tokenizer PATH] [--corpus FILE] [--tokens N]\n"
+            "                   [--max-len N] [--batch-tokens N] [--cache DIR] [--checkpoint-every S]\n"
+            "                   [--device cpu|cuda]\n\n"
+            "  --model PATH           a Hugging Face model folder or a llama2.c .bin file\n"
+            "  --layers L,L,...       layers whose W_out input statistics to compute (one pass for all)\n"
+            "  --tokenizer PATH       tokenizer (where the model folder has none)\n"
+            "  --corpus FILE          text corpus (default ../shared/data/text/wikitext-2-raw-test.txt, or\n"
+            "                         $KEDIT_DATA/text/wikitext-2-raw-test.txt)\n"
+            "  --tokens N             use the first N tokens (default 0: the whole corpus)\n"
+            "  --max-len N            tokens per window (default: the model's context length)\n"
+            "  --batch-tokens N       tokens per forward pass (default 4096)\n"
+            "  --cache DIR            statistics cache folder (default results/stats)\n"
+            "  --checkpoint-every S   save partial sums every S seconds (default 300; negative: never)\n\n"
+            "A run that finds its cache file loads it; an interrupted run (Ctrl-C saves a checkpoint) resumes.\n");
+}
+
+/* "3,4,5" or "3-8" or a mix; non-zero on malformed input */
+static int parse_layers(const char *s, int **out, int *n) {
+    *n = 0;
+    *out = NULL;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a > 100000) return -1;
+        if (*end == '-') {
+            s = end + 1;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a || b > 100000) return -1;
+        }
+        for (long l = a; l <= b; l++) {
+            *out = realloc(*out, (size_t)(*n + 1) * sizeof **out);
+            (*out)[(*n)++] = (int)l;
+        }
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        s = end;
+    }
+    return *n ? 0 : -1;
+}
+
+int cmd_stats(int argc, char **argv) {
+    const char *model_path = NULL, *tok_path = NULL, *device = NULL, *layers_text = NULL, *v;
+    char corpus_default[1024];
+    const char *data = getenv("KEDIT_DATA");
+    snprintf(corpus_default, sizeof corpus_default, "%s/text/wikitext-2-raw-test.txt",
+             data && *data ? data : "../shared/data");
+    cov_opts o = {.corpus = corpus_default, .progress = true, .stop = &stop_requested};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if ((v = cli_value(&i, argc, argv, "--model"))) model_path = v;
+        else if ((v = cli_value(&i, argc, argv, "--tokenizer"))) tok_path = v;
+        else if ((v = cli_value(&i, argc, argv, "--device"))) device = v;
+        else if ((v = cli_value(&i, argc, argv, "--layers"))) layers_text = v;
+        else if ((v = cli_value(&i, argc, argv, "--corpus"))) o.corpus = v;
+        else if ((v = cli_value(&i, argc, argv, "--cache"))) o.cache_dir = v;
+        else if ((v = cli_value(&i, argc, argv, "--tokens"))) o.max_tokens = cli_long("--tokens", v, 0, __LONG_MAX__);
+        else if ((v = cli_value(&i, argc, argv, "--max-len"))) o.max_len = (int)cli_long("--max-len", v, 2, 1 << 20);
+        else if ((v = cli_value(&i, argc, argv, "--batch-tokens")))
+            o.batch_tokens = (int)cli_long("--batch-tokens", v, 1, 1 << 24);
+        else if ((v = cli_value(&i, argc, argv, "--checkpoint-every")))
+            o.checkpoint_seconds = cli_double("--checkpoint-every", v);
+        else {
+            fprintf(stderr, "kedit stats: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    int *layers, n;
+    if (!model_path || !layers_text) {
+        fprintf(stderr, "kedit stats: --model and --layers are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (parse_layers(layers_text, &layers, &n)) {
+        fprintf(stderr, "kedit stats: --layers '%s' is not a list like 3,4,5 or 3-8\n", layers_text);
+        return 2;
+    }
+    model m;
+    tokenizer *tok;
+    cli_load_model(model_path, tok_path, cli_backend(device), &m, &tok);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    float **C = calloc((size_t)n, sizeof *C);
+    cov_info *info = calloc((size_t)n, sizeof *info);
+    char err[1024];
+    int rc = cov_get(&m, tok, layers, n, &o, C, info, err, sizeof err);
+    if (rc) fprintf(stderr, "kedit stats: %s\n", err);
+    for (int j = 0; !rc && j < n; j++) {
+        printf("layer %d: %" PRId64 " tokens, corpus %016" PRIx64 ", %s %s", info[j].layer, info[j].n_tokens,
+               info[j].corpus_checksum, info[j].from_cache ? "loaded from" : "written to", info[j].path);
+        if (info[j].eps > 0) printf(" (not positive definite: εI added, ε = %.3g)", info[j].eps);
+        printf("\n");
+        m.be->free(C[j]);
+    }
+    free(C), free(info), free(layers);
+    tokenizer_free(tok);
+    model_free(&m);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+/* The covariance statistics C_l = (1/#tokens)·Σ k kᵀ of the W_out input (the key, SITE_MLP_KEY) over every
+ * token of a text corpus (editing-spec §5, §10.5): uncentred, accumulated in float64 on the backend, any
+ * set of layers in one forward pass that stops after the highest of them. Results are cached, one file
+ * per layer, keyed by the model checksum, the layer, the corpus checksum and the token count:
+ *   <cache_dir>/<model checksum>/cov_L<layer>_<corpus checksum>_<tokens>.bin
+ * (a header, then C as float32), and a run that is interrupted resumes from its periodic checkpoint of
+ * partial sums (…/cov_<corpus>_<tokens>_L<l>-<l>….partial). */
+#ifndef KEDIT_COVARIANCE_H
+#define KEDIT_COVARIANCE_H
+
+#include "model.h"
+#include "tokenizer.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cov_opts {
+    const char *corpus;           /* the text file */
+    int64_t max_tokens;           /* 0: the whole corpus */
+    int max_len;                  /* tokens per window; 0: the model's n_ctx */
+    int batch_tokens;             /* tokens per forward pass; 0: 4096 (at least one window) */
+    const char *cache_dir;        /* NULL: "results/stats" */
+    double checkpoint_seconds;    /* partial sums saved this often; 0: 300, < 0: never */
+    bool progress;                /* a progress line with rate and ETA on stderr */
+    volatile sig_atomic_t *stop;  /* when set (e.g. by SIGINT), save a checkpoint and return non-zero */
+} cov_opts;
+
+typedef struct cov_info {
+    int layer;
+    int64_t n_tokens;
+    uint64_t corpus_checksum;
+    double eps;       /* ε of the εI added to C to make it positive definite (0: none needed) */
+    bool from_cache;  /* loaded rather than computed */
+    char path[1024];  /* its cache file */
+} cov_info;
+
+/* C for each of the n layers: device float32 (d_ff × d_ff) on m's backend, the caller frees with
+ * m->be->free; info (n entries) says where each came from. Every C is checked positive definite and
+ * regularised as spec §10.5 says (C + εI, ε = 1e-6·tr(C)/d_ff, reported on stderr and in info); fewer
+ * tokens than d_ff are refused. Non-zero with a message in err on failure. */
+int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,
+            cov_info *info, char *err, size_t errlen);
+
+/* The §10.5 check on a device C (d_ff × d_ff float32): if a float64 Cholesky fails, C += εI with
+ * ε = 1e-6·tr(C)/d_ff (*eps = ε, else 0); non-zero if C is still not positive definite. */
+int cov_regularise(const backend *be, int d_ff, float *C, double *eps, char *err, size_t errlen);
+
+/* A cache file: its header must match (model checksum, layer, d_ff, corpus checksum, token count,
+ * window length). Returns 0 and a malloc'd host C, 1 when absent or stale, −1 on a read error. */
+int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, uint64_t corpus_checksum,
+                   int64_t n_tokens, int max_len, float **C, char *err, size_t errlen);
+
+#endif

@@ -140,10 +140,10 @@ int templates_load(const char *path, ctx_templates *t, char *err, size_t errlen)
                                                         : NULL;
     int g = 0;
     const cJSON *grp;
-    cJSON_ArrayForEach(grp, problem ? (const cJSON *)NULL : groups) {
+    cJSON_ArrayForEach(grp, (problem ? NULL : groups)) {
         const cJSON *item;
         if (!cJSON_IsArray(grp) || !cJSON_GetArraySize(grp)) problem = "a group is not a non-empty array";
-        cJSON_ArrayForEach(item, problem ? (const cJSON *)NULL : grp) {
+        cJSON_ArrayForEach(item, (problem ? NULL : grp)) {
             if (!cJSON_IsString(item) || !one_slot(item->valuestring)) {
                 problem = "a template is not a string with exactly one \"{}\"";
                 break;

@@ -1,0 +1,20 @@
+/* The paper's Table 2 from results files: one row per run (model × method), for each checkpoint N the
+ * mean over the first N edits of efficacy, paraphrase and specificity re-evaluated after N edits, and
+ * their average, ×100 with two decimals; as aligned text, Markdown or CSV. */
+#ifndef KEDIT_TABLE_H
+#define KEDIT_TABLE_H
+
+#include <stdio.h>
+
+typedef enum { TABLE_TEXT = 0, TABLE_MARKDOWN, TABLE_CSV } table_format;
+
+/* Prints the table of n_files results files to out. checkpoints (n_ck values) chooses the columns; NULL:
+ * every checkpoint found in the files. A run with no checkpoint at some N shows "-" there; a run not
+ * complete is marked "*". Returns 0, or −1 with a message naming the file in err. */
+int table_print(FILE *out, const char *const *files, int n_files, table_format fmt, const long *checkpoints, int n_ck,
+                char *err, size_t errlen);
+
+/* "text", "md" (or "markdown"), "csv"; −1 for another name */
+int table_format_parse(const char *name, table_format *f);
+
+#endif

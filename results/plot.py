@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Plots of kedit results files (schema: results/README.md), as PNGs in an output folder:
+
+  <run>_norms.png        per edited matrix, over the edits: ||W||_1/numel, ||W - W0||_1/numel and
+                         ||W - W0||_F (the paper's Fig. 6/7)
+  <run>_target_prob.png  the target's probability on the edit prompt right after each edit, and before
+  <run>_retention.png    the retention matrices (efficacy, paraphrase, specificity of every edit so far
+                         at each checkpoint) as heat maps (the paper's Fig. 5, forgetting)
+
+<run> is the results file's name without .h5. Several files may be given.
+
+Usage: python3 results/plot.py RUN.h5... [--out DIR]   (needs h5py and matplotlib)
+"""
+import argparse
+import os
+import sys
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+NORM_CURVES = [("l1", "‖W‖₁ / numel"), ("l1_diff", "‖W − W₀‖₁ / numel"), ("fro_diff", "‖W − W₀‖ (Frobenius)")]
+RETENTION = ["efficacy", "paraphrase", "specificity"]
+
+
+def attr(f, name, default="?"):
+    v = f.attrs.get(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def title_of(f):
+    status = attr(f, "status")
+    return f"{attr(f, 'model_name')} · {attr(f, 'method')} · {attr(f, 'protocol')}" + (
+        "" if status == "complete" else f" ({status})")
+
+
+def plot_norms(f, path):
+    names = list(f["norms"].keys())
+    if not names:
+        return False
+    fig, axes = plt.subplots(1, len(NORM_CURVES), figsize=(5 * len(NORM_CURVES), 4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], NORM_CURVES):
+        for name in names:
+            g = f["norms"][name]
+            ax.plot(np.asarray(g["edit"]) + 1, np.asarray(g[key]), label=name)
+        ax.set_xlabel("edits")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle(title_of(f) + ": norms of the edited matrices")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_target_prob(f, path):
+    e = f["edits"]
+    x = np.asarray(e["edit"]) + 1
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, np.asarray(e["target_prob_post"]), ".-", label="right after the edit")
+    ax.plot(x, np.asarray(e["target_prob_pre"]), ".", alpha=0.6, label="unedited model")
+    ax.set_xlabel("edit")
+    ax.set_ylabel("target probability on the edit prompt")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title_of(f))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_retention(f, path):
+    ck = f["checkpoints"]
+    n_edits = np.asarray(ck["n_edits"])
+    if len(n_edits) == 0:
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(15, 1.5 + 0.35 * len(n_edits) + 2), squeeze=False)
+    for ax, key in zip(axes[0], RETENTION):
+        m = np.ma.masked_invalid(np.asarray(ck[key]))  # NaN: not yet edited
+        im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
+                       extent=(0.5, m.shape[1] + 0.5, len(n_edits) - 0.5, -0.5))
+        ax.set_yticks(range(len(n_edits)))
+        ax.set_yticklabels([str(n) for n in n_edits])
+        ax.set_xlabel("edit")
+        ax.set_ylabel("checkpoint (edits made)")
+        ax.set_title(key)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(title_of(f) + ": retention")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="+", help="results files (.h5) written by kedit run")
+    ap.add_argument("--out", default="results/plots", help="output folder (default results/plots)")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    status = 0
+    for path in args.files:
+        run = os.path.splitext(os.path.basename(path))[0]
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            print(f"plot.py: {path}: cannot open ({e})", file=sys.stderr)
+            status = 1
+            continue
+        with f:
+            if "schema_version" not in f.attrs:
+                print(f"plot.py: {path}: not a kedit results file (no schema_version)", file=sys.stderr)
+                status = 1
+                continue
+            written = []
+            for kind, fn in (("norms", plot_norms), ("target_prob", plot_target_prob), ("retention", plot_retention)):
+                out = os.path.join(args.out, f"{run}_{kind}.png")
+                if fn(f, out) is not False:
+                    written.append(out)
+            print("\n".join(written))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

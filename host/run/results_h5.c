@@ -128,7 +128,7 @@ static int create_extendible(hid_t loc, const char *name, hid_t type, hsize_t wi
     int rank = width > 0 ? 2 : 1;
     hsize_t dims[2] = {0, width}, maxdims[2] = {H5S_UNLIMITED, width};
     hsize_t row_bytes = (width > 0 ? width : 1) * H5Tget_size(type);
-    hsize_t chunk[2] = {row_bytes >= 65536 ? 1 : 65536 / row_bytes, width}; // chunks of about 64 KiB
+    hsize_t chunk[2] = {row_bytes >= 8192 ? 1 : 8192 / row_bytes, width}; // chunks of about 8 KiB
     hid_t space = H5Screate_simple(rank, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, rank, chunk);
     if (H5Tequal(type, H5T_IEEE_F64LE) > 0) {

@@ -381,13 +381,13 @@ static tokenizer *load_tokenizer_json(const char *path, char *err, size_t errlen
     }
     ok = ok && read_model_merges(t, model, path, err, errlen) && read_model_options(t, model, path, err, errlen) &&
          read_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err, errlen) &&
-         (t->flavour == TOK_BYTE_LEVEL ? tok_bytelevel_setup(t, path, err, errlen)
-                                       : tok_spm_setup(t, path, err, errlen));
+         (t->flavour == TOK_SPM || tok_bytelevel_setup(t, path, err, errlen));
     cJSON_Delete(root);
     if (!ok) {
         tokenizer_free(t);
         return NULL;
     }
+    if (t->flavour == TOK_SPM) tok_spm_setup(t);
     pick_bos_eos(t);
     return t;
 }

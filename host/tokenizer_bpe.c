@@ -95,11 +95,13 @@ bool tok_bytelevel_encode(const tokenizer *t, const char *s, size_t len, tok_ids
     return ok;
 }
 
-/* decodes one code point of a token; 0 length on a malformed sequence */
+/* decodes the code point at s and returns its byte length; *cp is UINT32_MAX for a malformed sequence */
 static size_t next_codepoint(const char *s, size_t len, uint32_t *cp) {
     size_t n = tok_utf8_char_len(s, len);
     const unsigned char *u = (const unsigned char *)s;
-    if (n == 1)
+    if (!tok_utf8_valid(s, n))
+        *cp = UINT32_MAX;
+    else if (n == 1)
         *cp = u[0];
     else if (n == 2)
         *cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F);

@@ -92,7 +92,7 @@ struct tokenizer {
     int *prefix, n_prefix;  /* ids the post-processor puts before a single sequence */
     int *suffix, n_suffix;  /* ... and after it */
     int bos, eos, unk;
-    bool byte_fallback, fuse_unk, ignore_merges;
+    bool byte_fallback, fuse_unk;
     bool add_prefix_space; /* byte-level: a space before each piece that has none */
     int byte_id[256];      /* byte-level: id of each byte's character; SPM and llama2.c: id of <0xXX> */
     pcre2_code *pretok;    /* byte-level: the GPT-2 pre-tokenisation regex */
@@ -118,7 +118,7 @@ bool tok_bytelevel_decode(const tokenizer *t, const int *ids, int n, tok_buf *ou
 bool tok_bytelevel_load_files(tokenizer *t, const char *vocab_path, const char *merges_path, char *err, size_t errlen);
 
 /* tokenizer_spm.c: Llama SentencePiece-style BPE */
-bool tok_spm_setup(tokenizer *t, const char *path, char *err, size_t errlen);
+void tok_spm_setup(tokenizer *t); /* finds the <0xXX> byte tokens */
 bool tok_spm_encode(const tokenizer *t, const char *s, size_t len, tok_ids *out);
 bool tok_spm_decode(const tokenizer *t, const int *ids, int n, tok_buf *out);
 

@@ -9,23 +9,17 @@
 
 static const char SPACE_MARK[] = "\xe2\x96\x81"; /* "▁", U+2581 */
 
-bool tok_spm_setup(tokenizer *t, const char *path, char *err, size_t errlen) {
+void tok_spm_setup(tokenizer *t) {
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = tok_vocab_find(&t->vocab, name, strlen(name));
-        if (t->byte_fallback && t->byte_id[b] < 0 && t->unk < 0) {
-            tok_error(err, errlen, "%s: model.byte_fallback is set but the vocabulary lacks %s and has no unk_token",
-                      path, name);
-            return false;
-        }
     }
-    return true;
 }
 
-/* Symbols of the normalised word: a character's id, else its byte tokens, else unk. As in the Hugging
- * Face BPE model, a pending unk is emitted only before the next known character or at the end (after any
- * byte tokens in between), and consecutive unks fuse into one when fuse_unk is set. */
+/* Symbols of the normalised word: a character's id, else its byte tokens, else unk (else nothing). As in
+ * the Hugging Face BPE model, a pending unk is emitted only before the next known character or at the end
+ * (after any byte tokens in between), and consecutive unks fuse into one when fuse_unk is set. */
 static bool word_symbols(const tokenizer *t, const char *w, size_t len, tok_ids *sym) {
     bool pending_unk = false, ok = true;
     for (size_t at = 0; ok && at < len;) {

@@ -32,13 +32,15 @@ typedef struct tf_score {
 
 /* Scores n items on m, at most max_batch sequences per forward (sorted by length so that a batch pads
  * little). When argmax is not NULL, argmax[i] (n_target ints, caller's memory) receives item i's argmax
- * tokens. Returns 0, or −1 with a message naming the item in err. */
+ * tokens. A forward holds the logits of its R = Σ n_target scored rows and their gradient on the device
+ * and one host copy (R × vocab floats each). Returns 0, or −1 with a message naming the item in err. */
 int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, tf_score *out, int **argmax,
                    char *err, size_t errlen);
 
 /* Perplexity of ids[0..n): the stream is cut into consecutive windows of `window` tokens (the last one
  * shorter; a last window of one token is dropped); each window predicts its tokens 1 … len−1 from the
- * earlier ones of the same window; ppl = exp(Σ NLL / count). max_batch windows per forward. */
+ * earlier ones of the same window; ppl = exp(Σ NLL / count). max_batch windows per forward (device
+ * memory: about 2 × max_batch × window × vocab floats for the logits and their gradient). */
 int metrics_perplexity(const model *m, const int *ids, long n, int window, int max_batch, double *ppl, char *err,
                        size_t errlen);
 

@@ -1,0 +1,477 @@
+/* The editing baselines FT-L, GRACE and PMET against the PyTorch references of
+ * tests/fixtures/baselines (tests/reference/make_baselines_ref.py, written from the editing spec; the
+ * fixture's README describes every case), on the tiny fixture models; plus behaviour (each method raises
+ * its target's probability on its own prompt) and the saved states.
+ *
+ * Tolerances. The references run in float64, kedit in float32 (activations ~1e-7 relative per op, a few
+ * ulp through three blocks: gradients agree to ~1e-6, tests/test_forward.c). Compared quantities:
+ *   - FT-L: the update W − W₀ (and b − b₀), ‖·‖ relative ≤ 1e-4. A few Adam steps of size ~lr per entry;
+ *     Adam's first steps are sign-like (g/|g|), so float32 gradient noise of ~1e-6 relative moves the
+ *     update by ~1e-6 relative except for entries whose gradient is within noise of zero, which the
+ *     reference's printed margins show are absent; 1e-4 leaves two orders of room.
+ *   - GRACE: keys (activations) and ε ≤ 1e-5 relative; values after a few Adam steps ≤ 1e-4 relative (as
+ *     FT); logits of the adapted model max-abs ≤ 1e-4 (as tests/test_forward.c); codebook decisions and
+ *     greedy tokens exactly (the reference checks every decision's margin is ≥ 1e-3). */
+#include "backend.h"
+#include "methods/ft.h"
+#include "methods/grace.h"
+#include "model.h"
+#include "safetensors.h"
+#include "test.h"
+#include "transformer.h"
+
+#include <cjson/cJSON.h>
+
+#define FIXTURE_DIR "tests/fixtures/baselines"
+
+typedef struct ref {
+    st_set st;
+    cJSON *cases;
+} ref;
+
+static int ref_open(ref *r) {
+    char err[512];
+    memset(r, 0, sizeof *r);
+    if (st_open_file(FIXTURE_DIR "/reference.safetensors", &r->st, err, sizeof err)) {
+        CHECK(0, "%s", err);
+        return -1;
+    }
+    FILE *f = fopen(FIXTURE_DIR "/cases.json", "rb");
+    CHECK(f != NULL, "cannot open " FIXTURE_DIR "/cases.json");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    size_t got = fread(text, 1, (size_t)n, f);
+    text[got] = 0;
+    fclose(f);
+    r->cases = cJSON_Parse(text);
+    free(text);
+    CHECK(r->cases != NULL, "cases.json does not parse");
+    return r->cases ? 0 : -1;
+}
+
+static void ref_close(ref *r) {
+    st_close(&r->st);
+    cJSON_Delete(r->cases);
+}
+
+/* a reference tensor as malloc'd floats (F32) or NULL with a failed check; *n its element count */
+static float *ref_f32(const ref *r, const char *name, int64_t *n) {
+    const st_tensor *t = st_find(&r->st, name);
+    CHECK(t != NULL, "reference tensor %s missing", name);
+    if (!t) return NULL;
+    float *x = malloc((size_t)t->numel * sizeof(float));
+    char err[256];
+    CHECK(st_read_f32(t, x, err, sizeof err) == 0, "%s", err);
+    if (n) *n = t->numel;
+    return x;
+}
+
+/* an F64 reference tensor (read as stored) */
+static double *ref_f64(const ref *r, const char *name, int64_t *n) {
+    const st_tensor *t = st_find(&r->st, name);
+    CHECK(t && !strcmp(t->dtype_name, "F64"), "reference tensor %s missing or not F64", name);
+    if (!t || strcmp(t->dtype_name, "F64")) return NULL;
+    double *x = malloc(t->nbytes);
+    memcpy(x, t->data, t->nbytes);
+    if (n) *n = t->numel;
+    return x;
+}
+
+static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static double num(const cJSON *o, const char *k) { return cJSON_GetNumberValue(item(o, k)); }
+
+/* a JSON array of ints as a malloc'd array */
+static int *int_array(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    int *x = malloc((size_t)(*n > 0 ? *n : 1) * sizeof(int));
+    for (int i = 0; i < *n; i++) x[i] = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(a, i));
+    return x;
+}
+
+static int load_model(const char *arch, model *m) {
+    char dir[128], err[1024];
+    snprintf(dir, sizeof dir, "tests/fixtures/%s", arch);
+    if (model_load(dir, backend_cpu(), m, err, sizeof err)) {
+        CHECK(0, "loading %s: %s", dir, err);
+        return -1;
+    }
+    return 0;
+}
+
+static float *device_to_host(const backend *be, const float *d, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    be->to_host(h, d, n * sizeof(float));
+    return h;
+}
+
+/* ‖(a − a0) − (b − b0)‖ / ‖b − b0‖: the error of an update */
+static double update_err(const float *a, const float *a0, const float *b, const float *b0, long n) {
+    double num2 = 0, den = 0;
+    for (long i = 0; i < n; i++) {
+        double ub = (double)b[i] - b0[i], ua = (double)a[i] - a0[i];
+        num2 += (ua - ub) * (ua - ub);
+        den += ub * ub;
+    }
+    return sqrt(num2) / (den > 0 ? sqrt(den) : 1e-300);
+}
+
+/* mean NLL of target after prompt under teacher forcing, with optional hooks (GRACE) */
+static double target_nll(const model *m, const int *prompt, int np, const int *target, int nt, const khook *hooks,
+                         int n_hooks) {
+    int len = np + nt;
+    int *x = malloc((size_t)len * sizeof(int));
+    memcpy(x, prompt, (size_t)np * sizeof(int));
+    memcpy(x + np, target, (size_t)nt * sizeof(int));
+    const int *ids = x;
+    kbatch b = {1, &len, &ids};
+    kpos *at = malloc((size_t)nt * sizeof(kpos));
+    float *w = malloc((size_t)nt * sizeof(float));
+    for (int t = 0; t < nt; t++) {
+        at[t] = (kpos){0, np - 1 + t};
+        w[t] = 1.0f / (float)nt;
+    }
+    fwd_opts o = {.hooks = hooks, .n_hooks = n_hooks, .n_logit = nt, .logit_at = at, .bwd_from_layer = -1,
+                  .stop_layer = -1};
+    fwd_state *s = transformer_forward(m, &b, &o);
+    double nll = s ? transformer_loss(m, s, target, w, NULL, NULL, NULL) : NAN;
+    fwd_state_free(s);
+    free(x);
+    free(at);
+    free(w);
+    return nll;
+}
+
+/* ---------------------------------------------------------------- FT-L */
+
+static void ft_case(const char *name) {
+    ref r;
+    if (ref_open(&r)) return;
+    const cJSON *c = item(r.cases, name);
+    CHECK(c != NULL, "case %s missing from cases.json", name);
+    model m;
+    if (!c || load_model(cJSON_GetStringValue(item(c, "arch")), &m)) {
+        ref_close(&r);
+        return;
+    }
+    ft_hparams h = {.layer = (int)num(c, "layer"), .which = (int)num(c, "which"), .num_steps = (int)num(c, "num_steps"),
+                    .lr = (float)num(c, "lr"), .norm_constraint = (float)num(c, "norm_constraint"),
+                    .stop_loss = (float)num(c, "stop_loss")};
+    char err[512], tname[96];
+    ft_state *s = ft_create(&m, &h, err, sizeof err);
+    CHECK(s != NULL, "%s", err);
+    const linear *W;
+    const float *W0d, *b0d;
+    ft_weights(s, &W, &W0d, &b0d);
+    size_t nw = (size_t)W->out * W->in;
+    float *W0 = device_to_host(m.be, W0d, nw), *b0 = b0d ? device_to_host(m.be, b0d, (size_t)W->out) : NULL;
+    snprintf(tname, sizeof tname, "%s_W0", name);
+    float *W0ref = ref_f32(&r, tname, NULL);
+    CHECK(W0ref && max_abs_diff(W0, W0ref, (long)nw) == 0, "%s: W₀ differs from the reference's", name);
+    float *Wprev = device_to_host(m.be, W->w, nw); // the weights at the start of each edit (box centre)
+    const cJSON *edits = item(c, "edits");
+    for (int k = 0; k < cJSON_GetArraySize(edits); k++) {
+        const cJSON *e = cJSON_GetArrayItem(edits, k), *reqs = item(e, "requests");
+        int n = cJSON_GetArraySize(reqs);
+        ft_request *rq = calloc((size_t)n, sizeof *rq);
+        for (int i = 0; i < n; i++) {
+            const cJSON *q = cJSON_GetArrayItem(reqs, i);
+            rq[i].prompt = int_array(item(q, "prompt"), &rq[i].n_prompt);
+            rq[i].target = int_array(item(q, "target"), &rq[i].n_target);
+        }
+        ft_result res;
+        CHECK(ft_edit(s, rq, n, &res, err, sizeof err) == 0, "%s", err);
+        CHECK(res.epochs == (int)num(e, "epochs") && res.steps == (int)num(e, "steps"),
+              "%s edit %d: %d epochs, %d steps; reference %d, %d", name, k, res.epochs, res.steps,
+              (int)num(e, "epochs"), (int)num(e, "steps"));
+        float *Wk = device_to_host(m.be, W->w, nw);
+        snprintf(tname, sizeof tname, "%s_W_%d", name, k);
+        float *Wref = ref_f32(&r, tname, NULL);
+        if (Wref) {
+            double er = update_err(Wk, W0, Wref, W0ref, (long)nw);
+            printf("    %s edit %d: update of W relative error %.2e\n", name, k, er);
+            CHECK(er <= 1e-4, "%s edit %d: W − W₀ relative error %.3g > 1e-4", name, k, er);
+        }
+        if (h.norm_constraint > 0) { // the box binds: the largest move is ε (to float32 rounding of W)
+            double mv = max_abs_diff(Wk, Wprev, (long)nw);
+            CHECK(fabs(mv - h.norm_constraint) <= 1e-6, "%s edit %d: largest move %.8g, box ε %g", name, k, mv,
+                  h.norm_constraint);
+        }
+        memcpy(Wprev, Wk, nw * sizeof(float));
+        if (W->b) {
+            float *bk = device_to_host(m.be, W->b, (size_t)W->out);
+            snprintf(tname, sizeof tname, "%s_b_%d", name, k);
+            float *bref = ref_f32(&r, tname, NULL);
+            if (bref) {
+                double er = update_err(bk, b0, bref, b0, W->out);
+                CHECK(er <= 1e-4, "%s edit %d: b − b₀ relative error %.3g > 1e-4", name, k, er);
+            }
+            free(bk);
+            free(bref);
+        }
+        free(Wk);
+        free(Wref);
+        for (int i = 0; i < n; i++) {
+            free((void *)rq[i].prompt);
+            free((void *)rq[i].target);
+        }
+        free(rq);
+    }
+    free(W0);
+    free(b0);
+    free(W0ref);
+    free(Wprev);
+    ft_free(s);
+    model_free(&m);
+    ref_close(&r);
+}
+
+static void test_ft_gpt2_wout_box(void) { ft_case("ft_gpt2_out"); }
+static void test_ft_gpt2_win(void) { ft_case("ft_gpt2_in"); }
+static void test_ft_llama_early_stop(void) { ft_case("ft_llama_out"); }
+
+/* FT-L with EE's gpt2-xl settings scaled to the fixture raises p(y | x) of a one-token target; saving,
+ * resetting and loading the state restores the edited weights exactly; a foreign state is refused */
+static void test_ft_behaviour_and_state(void) {
+    model m;
+    if (load_model("gpt2", &m)) return;
+    ft_hparams h = {.layer = 0, .which = 0, .num_steps = 25, .lr = 5e-3f, .norm_constraint = 0, .stop_loss = 1e-2f};
+    char err[512];
+    ft_state *s = ft_create(&m, &h, err, sizeof err);
+    CHECK(s != NULL, "%s", err);
+    int prompt[] = {17, 42, 5, 88, 23}, target[] = {61};
+    double before = target_nll(&m, prompt, 5, target, 1, NULL, 0);
+    ft_request rq = {prompt, 5, target, 1};
+    ft_result res;
+    CHECK(ft_edit(s, &rq, 1, &res, err, sizeof err) == 0, "%s", err);
+    double after = target_nll(&m, prompt, 5, target, 1, NULL, 0);
+    printf("    FT-L: p(target) %.4f → %.4f (%d steps)\n", exp(-before), exp(-after), res.steps);
+    CHECK(after < before - 0.5, "FT-L did not raise the target probability: NLL %.4f → %.4f", before, after);
+
+    const linear *W;
+    const float *W0, *b0;
+    ft_weights(s, &W, &W0, &b0);
+    size_t nw = (size_t)W->out * W->in;
+    float *edited = device_to_host(m.be, W->w, nw);
+    void *buf;
+    size_t len;
+    CHECK(ft_save(s, &buf, &len, err, sizeof err) == 0, "%s", err);
+    ft_reset(s);
+    float *reset = device_to_host(m.be, W->w, nw), *w0 = device_to_host(m.be, W0, nw);
+    CHECK(max_abs_diff(reset, w0, (long)nw) == 0, "ft_reset did not restore W₀");
+    CHECK(ft_load(s, buf, len, err, sizeof err) == 0, "%s", err);
+    float *loaded = device_to_host(m.be, W->w, nw);
+    CHECK(max_abs_diff(loaded, edited, (long)nw) == 0, "ft_load did not restore the edited weights");
+    ((char *)buf)[0] = 'X';
+    CHECK(ft_load(s, buf, len, err, sizeof err) != 0 && strstr(err, "FT state"), "a bad magic was accepted");
+    CHECK(ft_load(s, buf, 5, err, sizeof err) != 0, "a truncated state was accepted");
+    ft_hparams bad = h;
+    bad.layer = 7;
+    CHECK(ft_create(&m, &bad, err, sizeof err) == NULL && strstr(err, "layer 7"), "layer 7 of 3 accepted");
+    ft_request empty = {prompt, 0, target, 1};
+    CHECK(ft_edit(s, &empty, 1, &res, err, sizeof err) != 0, "an empty prompt was accepted");
+    free(buf);
+    free(edited);
+    free(reset);
+    free(w0);
+    free(loaded);
+    ft_free(s);
+    model_free(&m);
+}
+
+/* ---------------------------------------------------------------- GRACE */
+
+static const char *const grace_actions[] = {"added", "split", "expanded", "matched"};
+
+/* the logits of one sequence with the adapter queried at its scored positions */
+static float *grace_logits(const grace_state *g, const model *m, const int *x, int len, int np) {
+    const int *ids = x;
+    kbatch b = {1, &len, &ids};
+    int n;
+    kpos *at = grace_scored_positions(&b, &np, &n);
+    grace_hook h;
+    char err[256];
+    CHECK(grace_eval_hooks(g, &b, at, n, &h, err, sizeof err) == 0, "%s", err);
+    float *logits = malloc((size_t)len * m->cfg.vocab * sizeof(float));
+    fwd_opts o = {.hooks = &h.hook, .n_hooks = 1, .n_logit = -1, .logits_host = logits, .bwd_from_layer = -1,
+                  .stop_layer = -1};
+    fwd_state_free(transformer_forward(m, &b, &o));
+    grace_hook_free(&h);
+    free(at);
+    return logits;
+}
+
+static void grace_case(const char *name) {
+    ref r;
+    if (ref_open(&r)) return;
+    const cJSON *c = item(r.cases, name);
+    CHECK(c != NULL, "case %s missing from cases.json", name);
+    model m;
+    if (!c || load_model(cJSON_GetStringValue(item(c, "arch")), &m)) {
+        ref_close(&r);
+        return;
+    }
+    grace_hparams h = {.layer = (int)num(c, "layer"), .which = (int)num(c, "which"), .n_iter = (int)num(c, "n_iter"),
+                       .edit_lr = (float)num(c, "edit_lr"), .eps = num(c, "eps"), .seed = 1};
+    char err[512], tname[96];
+    grace_state *g = grace_create(&m, &h, err, sizeof err);
+    CHECK(g != NULL, "%s", err);
+    int dk, dv;
+    grace_dims(g, &dk, &dv);
+    snprintf(tname, sizeof tname, "%s_cold", name);
+    int64_t ncold;
+    float *cold = ref_f32(&r, tname, &ncold);
+    CHECK(cold && ncold == 3 * (int64_t)dv, "%s: cold values have %ld entries, expected 3 × %d", name, (long)ncold, dv);
+    const cJSON *edits = item(c, "edits");
+    for (int k = 0; cold && k < cJSON_GetArraySize(edits); k++) {
+        const cJSON *e = cJSON_GetArrayItem(edits, k);
+        int np, nt;
+        int *p = int_array(item(e, "prompt"), &np), *y = int_array(item(e, "target"), &nt);
+        grace_result res;
+        CHECK(grace_edit(g, p, np, y, nt, cold + (size_t)k * dv, &res, err, sizeof err) == 0, "%s", err);
+        const char *want = cJSON_GetStringValue(item(e, "action"));
+        CHECK(!strcmp(grace_actions[res.action], want) && res.nearest == (int)num(e, "nearest") &&
+                  res.trained == (int)num(e, "trained"),
+              "%s edit %d: %s (nearest %d, trained %d); reference %s (%d, %d)", name, k, grace_actions[res.action],
+              res.nearest, res.trained, want, (int)num(e, "nearest"), (int)num(e, "trained"));
+        free(p);
+        free(y);
+    }
+    int n = grace_size(g);
+    int64_t nk = 0, nv = 0, ne = 0;
+    snprintf(tname, sizeof tname, "%s_keys", name);
+    float *keys = ref_f32(&r, tname, &nk);
+    snprintf(tname, sizeof tname, "%s_values", name);
+    float *values = ref_f32(&r, tname, &nv);
+    snprintf(tname, sizeof tname, "%s_eps", name);
+    double *eps = ref_f64(&r, tname, &ne);
+    CHECK(keys && values && eps && nk == (int64_t)n * dk && nv == (int64_t)n * dv && ne == n,
+          "%s: codebook of %d keys, reference %ld", name, n, (long)ne);
+    if (keys && values && eps && ne == n) {
+        double ek = rel_err(grace_keys(g), keys, nk), ev = rel_err(grace_values(g), values, nv), ee = 0;
+        for (int i = 0; i < n; i++) ee = fmax(ee, fabs(grace_eps(g)[i] - eps[i]) / eps[i]);
+        printf("    %s: %d keys; keys %.2e, values %.2e, ε %.2e relative error\n", name, n, ek, ev, ee);
+        CHECK(ek <= 1e-5, "%s: keys relative error %.3g > 1e-5", name, ek);
+        CHECK(ev <= 1e-4, "%s: values relative error %.3g > 1e-4", name, ev);
+        CHECK(ee <= 1e-5, "%s: ε relative error %.3g > 1e-5", name, ee);
+    }
+    const cJSON *evals = item(c, "eval");
+    for (int k = 0; k < cJSON_GetArraySize(evals); k++) {
+        const cJSON *e = cJSON_GetArrayItem(evals, k);
+        int np, nt, ng;
+        int *p = int_array(item(e, "prompt"), &np), *y = int_array(item(e, "target"), &nt);
+        int *gen_ref = int_array(item(e, "generated"), &ng);
+        int len = np + nt, *x = malloc((size_t)len * sizeof(int));
+        memcpy(x, p, (size_t)np * sizeof(int));
+        memcpy(x + np, y, (size_t)nt * sizeof(int));
+        float *logits = grace_logits(g, &m, x, len, np);
+        snprintf(tname, sizeof tname, "%s_eval_logits_%d", name, k);
+        int64_t nl;
+        float *lref = ref_f32(&r, tname, &nl);
+        if (lref) {
+            double er = max_abs_diff(logits, lref, nl);
+            CHECK(nl == (int64_t)len * m.cfg.vocab && er <= 1e-4, "%s eval %d: logits max-abs error %.3g > 1e-4", name,
+                  k, er);
+        }
+        int *gen = malloc((size_t)ng * sizeof(int));
+        CHECK(grace_generate(g, p, np, ng, gen, err, sizeof err) == 0, "%s", err);
+        CHECK(!memcmp(gen, gen_ref, (size_t)ng * sizeof(int)), "%s eval %d: greedy tokens differ", name, k);
+        free(gen);
+        free(lref);
+        free(logits);
+        free(x);
+        free(p);
+        free(y);
+        free(gen_ref);
+    }
+    free(keys);
+    free(values);
+    free(eps);
+    free(cold);
+    grace_free(g);
+    model_free(&m);
+    ref_close(&r);
+}
+
+static void test_grace_gpt2_win(void) { grace_case("grace_gpt2_in"); }
+static void test_grace_llama_wout(void) { grace_case("grace_llama_out"); }
+
+/* GRACE with EE's settings (lr 1, ε₀ 1) raises the target probability on its prompt, leaves an unrelated
+ * prompt untouched, keeps its codebook across edits, and saves/loads it exactly */
+static void test_grace_behaviour_and_state(void) {
+    model m;
+    if (load_model("llama", &m)) return;
+    grace_hparams h = {.layer = 2, .which = 0, .n_iter = 50, .edit_lr = 1.0f, .eps = 1.0, .seed = 7};
+    char err[512];
+    grace_state *g = grace_create(&m, &h, err, sizeof err);
+    CHECK(g != NULL, "%s", err);
+    int p1[] = {1, 40, 12, 77, 9, 31}, y1[] = {55, 18}, p2[] = {1, 93, 4, 60, 27}, y2[] = {70};
+    double before = target_nll(&m, p1, 6, y1, 2, NULL, 0), other_before = target_nll(&m, p2, 5, y2, 1, NULL, 0);
+    grace_result res;
+    CHECK(grace_edit(g, p1, 6, y1, 2, NULL, &res, err, sizeof err) == 0, "%s", err);
+    CHECK(res.action == GRACE_ADDED && grace_size(g) == 1, "first edit: action %d, %d keys", res.action, grace_size(g));
+    int x1[8], x2[6];
+    memcpy(x1, p1, sizeof p1);
+    memcpy(x1 + 6, y1, sizeof y1);
+    memcpy(x2, p2, sizeof p2);
+    memcpy(x2 + 5, y2, sizeof y2);
+    int len1 = 8, len2 = 6, np1 = 6, np2 = 5;
+    const int *ids1 = x1, *ids2 = x2;
+    kbatch b1 = {1, &len1, &ids1}, b2 = {1, &len2, &ids2};
+    int n1, n2;
+    kpos *at1 = grace_scored_positions(&b1, &np1, &n1), *at2 = grace_scored_positions(&b2, &np2, &n2);
+    grace_hook h1, h2;
+    CHECK(grace_eval_hooks(g, &b1, at1, n1, &h1, err, sizeof err) == 0, "%s", err);
+    CHECK(grace_eval_hooks(g, &b2, at2, n2, &h2, err, sizeof err) == 0, "%s", err);
+    CHECK(h1.hook.n >= 1 && h1.hook.at[0].pos == 5, "the edit prompt's last token did not match its key");
+    CHECK(h2.hook.n == 0, "an unrelated prompt matched the codebook");
+    double after = target_nll(&m, p1, 6, y1, 2, &h1.hook, 1), other_after = target_nll(&m, p2, 5, y2, 1, &h2.hook, 1);
+    printf("    GRACE: p(target) %.4f → %.4f; unrelated prompt NLL %.6f → %.6f\n", exp(-before), exp(-after),
+           other_before, other_after);
+    CHECK(after < before - 1.0, "GRACE did not raise the target probability: NLL %.4f → %.4f", before, after);
+    CHECK(other_after == other_before, "an unrelated prompt changed");
+    grace_hook_free(&h1);
+    grace_hook_free(&h2);
+    CHECK(grace_edit(g, p2, 5, y2, 1, NULL, &res, err, sizeof err) == 0, "%s", err);
+    CHECK(grace_size(g) == 2, "the codebook did not persist: %d keys", grace_size(g));
+    CHECK(grace_values_norm(g) > 0, "values norm %g", grace_values_norm(g));
+
+    void *buf;
+    size_t len;
+    CHECK(grace_save(g, &buf, &len, err, sizeof err) == 0, "%s", err);
+    grace_state *g2 = grace_create(&m, &h, err, sizeof err);
+    CHECK(grace_load(g2, buf, len, err, sizeof err) == 0, "%s", err);
+    int dk, dv;
+    grace_dims(g, &dk, &dv);
+    CHECK(grace_size(g2) == 2 && !memcmp(grace_keys(g2), grace_keys(g), 2 * (size_t)dk * sizeof(float)) &&
+              !memcmp(grace_values(g2), grace_values(g), 2 * (size_t)dv * sizeof(float)) &&
+              !memcmp(grace_eps(g2), grace_eps(g), 2 * sizeof(double)),
+          "the loaded codebook differs");
+    CHECK(grace_load(g2, buf, len - 1, err, sizeof err) != 0 && grace_size(g2) == 0, "a truncated codebook was accepted");
+    grace_hparams other = h;
+    other.which = 1;
+    grace_state *g3 = grace_create(&m, &other, err, sizeof err);
+    CHECK(grace_load(g3, buf, len, err, sizeof err) != 0 && strstr(err, "GRACE state"), "a W_out codebook loaded on W_in");
+    grace_free(g3);
+    grace_free(g2);
+    free(buf);
+    free(at1);
+    free(at2);
+    grace_reset(g);
+    CHECK(grace_size(g) == 0, "grace_reset left %d keys", grace_size(g));
+    grace_free(g);
+    model_free(&m);
+}
+
+int main(void) {
+    RUN(test_ft_gpt2_wout_box);
+    RUN(test_ft_gpt2_win);
+    RUN(test_ft_llama_early_stop);
+    RUN(test_ft_behaviour_and_state);
+    RUN(test_grace_gpt2_win);
+    RUN(test_grace_llama_wout);
+    RUN(test_grace_behaviour_and_state);
+    return TEST_SUMMARY();
+}

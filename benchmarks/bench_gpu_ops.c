@@ -165,7 +165,10 @@ static void adam_step(const bufs *b) { BE->adam_step(F0, F1, F2, F4, N_ELEM, 1e-
 static void clamp_box(const bufs *b) { BE->clamp_box(F0, F1, 0.1f, N_ELEM); }
 static void f32_to_f64(const bufs *b) { BE->f32_to_f64(F0, b->d[0], N_ELEM); }
 static void f64_axpy(const bufs *b) { BE->f64_axpy(N_ELEM, 0.5, b->d[1], b->d[0]); }
-static void dgemm(const bufs *b) { BE->dgemm(false, false, NL / 2, NL / 2, NL / 2, 1, b->d[0], NL / 2, b->d[1], NL / 2, 0, b->d[2], NL / 2); }
+static void dgemm(const bufs *b) {
+    const int n = NL / 2;
+    BE->dgemm(false, false, n, n, n, 1, b->d[0], n, b->d[1], n, 0, b->d[2], n);
+}
 static void dsyrk_acc(const bufs *b) { BE->dsyrk_acc(NL, KL, 1e-3, b->d[0], KL, b->d[2], NL); }
 static void dger_acc(const bufs *b) { BE->dger_acc(NL, NL, 1e-3, b->d[0], b->d[1], b->d[2], NL); }
 static void restore_spd(const bufs *b) { BE->copy(b->d[2], b->d[3], (size_t)NL * NL * sizeof(double)); }
@@ -282,7 +285,8 @@ static void bench_ops(const backend *gpu, const cuda_device_info *info) {
     for (size_t i = 0; i < F_ELEMS + 8; i++) hf[i] = (float)(2 * urand() - 1);
     double *spd = xmalloc(nd * sizeof *spd), *L = xmalloc(nd * sizeof *L);
     for (int i = 0; i < NL; i++)
-        for (int j = 0; j <= i; j++) spd[(size_t)i * NL + j] = spd[(size_t)j * NL + i] = (i == j ? NL : 0) + urand() - 0.5;
+        for (int j = 0; j <= i; j++)
+            spd[(size_t)i * NL + j] = spd[(size_t)j * NL + i] = (i == j ? NL : 0) + urand() - 0.5;
     memcpy(L, spd, nd * sizeof *L);
     const backend *cpu = backend_cpu();
     if (cpu->potrf(NL, L) != 0) {

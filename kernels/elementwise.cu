@@ -82,7 +82,8 @@ struct adam_op {
 };
 void cu_adam_step(float *p, const float *g, float *m, float *v, int64_t n, float lr, float b1, float b2, float eps,
                   int t) {
-    float c1 = (float)(1.0 - pow((double)b1, (double)t)), c2 = (float)(1.0 - pow((double)b2, (double)t)); /* 1 − βᵗ */
+    /* bias corrections 1 − βᵗ, computed as the CPU does */
+    float c1 = (float)(1.0 - pow((double)b1, (double)t)), c2 = (float)(1.0 - pow((double)b2, (double)t));
     for_each(n, adam_op{p, g, m, v, lr, b1, b2, eps, c1, c2});
 }
 

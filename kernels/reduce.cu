@@ -19,7 +19,8 @@ struct sq_diff_term {
     }
 };
 
-template <typename Term> __global__ void reduce_partial_kernel(const float *a, const float *b, int64_t n, double *partial) {
+template <typename Term>
+__global__ void reduce_partial_kernel(const float *a, const float *b, int64_t n, double *partial) {
     Term term;
     double s = 0;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)

@@ -71,7 +71,8 @@ __global__ void scatter_rows_kernel(float *dst, int d, const int *idx, int n, co
 
 static void scatter_rows(float *dst, int d, const int *idx, int n, const float *src, bool accumulate) {
     if (n <= 0 || d <= 0) return;
-    scatter_rows_kernel<<<(d + SCATTER_THREADS - 1) / SCATTER_THREADS, SCATTER_THREADS>>>(dst, d, idx, n, src, accumulate);
+    unsigned blocks = (d + SCATTER_THREADS - 1) / SCATTER_THREADS;
+    scatter_rows_kernel<<<blocks, SCATTER_THREADS>>>(dst, d, idx, n, src, accumulate);
     KERNEL_CHECK();
 }
 

@@ -471,7 +471,8 @@ static void test_losses(void) {
     const int rows = 6, V = 1003;
     const float w_h[6] = {0.5f, 0.0f, 1.0f, 0.25f, 2.0f, 0.1f}; /* row 1 is skipped (weight 0) */
     int *y_h = rand_ints(rows, 0, V);
-    twin x = twin_randf(G, (size_t)rows * V, 0, 3), w = twin_of(G, w_h, sizeof w_h), y = twin_of(G, y_h, rows * sizeof(int));
+    twin x = twin_randf(G, (size_t)rows * V, 0, 3), w = twin_of(G, w_h, sizeof w_h);
+    twin y = twin_of(G, y_h, rows * sizeof(int));
     twin loss = twin_randf(G, rows, 0, 1), dx = twin_randf(G, (size_t)rows * V, 0, 1);
     twin ref = twin_randf(G, (size_t)rows * V, 0, 2), lsm = twin_randf(G, (size_t)rows * V, 0, 1);
     C0->log_softmax(F(ref), F(ref), rows, V); /* a log-distribution, in place, the same on both sides */
@@ -737,7 +738,8 @@ static void model_parity(const char *arch) {
     kbatch b = {3, len, (const int *const *)ids};
     model_run rc = {0}, rg = {0};
     if (model_run_on(backend_cpu(), dir, &b, &rc) == 0 && model_run_on(G, dir, &b, &rg) == 0) {
-        double e_logits = rel_err(rg.logits, rc.logits, rc.n * rc.V), e_g = rel_err(rg.g_block0, rc.g_block0, rc.n * rc.d);
+        double e_logits = rel_err(rg.logits, rc.logits, rc.n * rc.V);
+        double e_g = rel_err(rg.g_block0, rc.g_block0, rc.n * rc.d);
         double e_w = rel_err(rg.dW, rc.dW, rc.d * rc.d_ff), tl = tol_f32_product(1e-5), tg = tol_f32_product(1e-4);
         CHECK(e_logits <= tl, "%s logits: relative error %.3g > %.1g", arch, e_logits, tl);
         CHECK(fabs(rg.loss - rc.loss) <= tl * fabs(rc.loss), "%s loss: GPU %.9g CPU %.9g", arch, rg.loss, rc.loss);

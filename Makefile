@@ -59,12 +59,13 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-# The test suite: every tests/test_* binary, then (when nvcc exists) a compile of the CUDA path.
-test: deps $(KEDIT) $(TEST_BIN)
+# The test suite: (when nvcc exists) a compile of the CUDA path, then every tests/test_* binary.
+test: deps $(KEDIT) $(TEST_BIN) gpu-build
 	@tests/run_tests.sh $(TEST_BIN)
 
 gpu-build:
-	@if command -v $(NVCC) >/dev/null 2>&1; then $(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops; \
+	@if command -v $(NVCC) >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops build/gpu/benchmarks/bench_gpu_ops || exit 1; \
 	else echo "gpu-build: nvcc not found, CUDA path not compiled"; fi
 
 test-gpu: deps

@@ -1,0 +1,49 @@
+/* The configuration of one sequential-editing run (`kedit run --config FILE`): what to edit, with which
+ * method, on which requests, how to evaluate, and where to write. JSON; every field but model, hparams,
+ * dataset.path and output has a default. Paths are taken relative to the current folder; a path that
+ * begins with "$KEDIT_DATA/" reads from $KEDIT_DATA (default ../shared/data). configs/README.md lists the
+ * fields. */
+#ifndef KEDIT_RUN_CONFIG_H
+#define KEDIT_RUN_CONFIG_H
+
+#include "run/dataset.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { EVAL_EACH = 0, EVAL_END_ONLY = 1 } eval_schedule;
+
+typedef struct run_config {
+    cJSON *json;            /* the resolved configuration (defaults filled in), owned */
+    char *source;           /* where it came from, for messages */
+    char *name;             /* label of the run (default: the output file's name) */
+    char *model_path, *model_name, *tokenizer_path; /* tokenizer: NULL = the model folder's */
+    char *hparams_path;     /* the method's hyper-parameter file (configs/<method>_<model>.json) */
+    char *dataset_path;
+    dataset_opts ds;        /* format, protocol, selection, invalid-record policy */
+    eval_schedule schedule; /* each: evaluate edit i right after edit i; end_only: only at checkpoints */
+    int checkpoint_every;   /* re-evaluate all edits so far every K edits (and always after the last) */
+    char *stats_corpus;     /* text for the covariance statistics */
+    int64_t stats_tokens;   /* 0: the method's mom2_n_tokens */
+    char *stats_cache;      /* folder of the statistics cache */
+    char *templates_path;   /* frozen context templates (generated and saved there when absent) */
+    char *ppl_text;         /* held-out text for the perplexity at checkpoints (NULL: none) */
+    int ppl_tokens, ppl_window;
+    int eval_batch;         /* prompts per forward in the evaluation */
+    char *output;           /* the results file */
+    char *device;           /* "cpu" or "cuda" */
+    uint64_t seed;
+} run_config;
+
+/* reads and validates a configuration file; errors name the file and the field */
+int run_config_load(const char *path, run_config *c, char *err, size_t errlen);
+/* the same from a parsed JSON object (taken over: freed with the config); source names it in messages */
+int run_config_from_json(cJSON *json, const char *source, run_config *c, char *err, size_t errlen);
+void run_config_free(run_config *c);
+
+/* a path with "$KEDIT_DATA/" resolved, malloc'd */
+char *run_config_path(const char *p);
+
+#endif

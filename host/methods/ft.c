@@ -1,6 +1,7 @@
 #include "ft.h"
 
 #include "blob.h"
+#include "hp_fields.h"
 #include "lower_blocks.h"
 #include "transformer.h"
 
@@ -9,6 +10,29 @@
 #include <string.h>
 
 #define FT_MAGIC "KEDITFT1"
+
+int ft_hparams_parse(const cJSON *root, const char *path, ft_hparams *h, char *err, size_t errlen) {
+    static const char *const objectives[] = {"prompt_last"};
+    hp_reader r = {root, path, err, errlen, false};
+    memset(h, 0, sizeof *h);
+    h->layer = hp_first_layer(&r);
+    int bracket;
+    h->which = hp_matrix(&r, "rewrite_module_tmp", &bracket);
+    h->num_steps = hp_int(&r, "num_steps", 1, 1 << 20);
+    h->lr = (float)hp_number(&r, "lr", 0, true, false, 0);
+    hp_number(&r, "weight_decay", 0, false, true, 0);
+    const cJSON *nc = cJSON_GetObjectItemCaseSensitive(root, "norm_constraint");
+    if (nc && !cJSON_IsFalse(nc)) h->norm_constraint = (float)hp_number(&r, "norm_constraint", 0, true, false, 0);
+    hp_choice(&r, "objective_optimization", objectives, 1, "prompt_last");
+    h->stop_loss = (float)hp_number(&r, "stop_loss", 0, false, true, 1e-2);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"),
+                *wd = cJSON_GetObjectItemCaseSensitive(root, "weight_decay");
+    if (!r.failed && cJSON_GetArraySize(layers) != 1)
+        snprintf(err, errlen, "%s: field \"layers\" must hold one layer (FT-L trains one matrix)", path), r.failed = true;
+    if (!r.failed && wd && wd->valuedouble != 0)
+        snprintf(err, errlen, "%s: field \"weight_decay\" must be 0 (FT-L's Adam has none)", path), r.failed = true;
+    return r.failed ? -1 : 0;
+}
 
 struct ft_state {
     model *m;

@@ -11,6 +11,7 @@
 
 #include "model.h"
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 typedef struct ft_hparams {
@@ -37,6 +38,13 @@ typedef struct ft_result {
     double loss_first;     /* mean loss of the first epoch */
     double loss_last;      /* mean loss of the last epoch */
 } ft_result;
+
+/* The fields of an FT hyper-parameter file (EasyEdit's names): "layers" (one), "rewrite_module_tmp" (the
+ * matrix: …c_proj / fc_out / down_proj or …c_fc / fc_in / gate_proj), "num_steps", "lr",
+ * "norm_constraint" (a number, or false for none), "objective_optimization" ("prompt_last"),
+ * "weight_decay" (0 if present), and kedit's optional "stop_loss" (default 1e-2). Non-zero with
+ * "<path>: field … problem" in err. */
+int ft_hparams_parse(const cJSON *root, const char *path, ft_hparams *h, char *err, size_t errlen);
 
 typedef struct ft_state ft_state;
 

@@ -26,6 +26,8 @@
 
 #include "transformer.h"
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +38,16 @@ typedef struct grace_hparams {
     float edit_lr;  /* Adam learning rate (β₁ 0.9, β₂ 0.999, ε 1e-8) */
     double eps;     /* ε₀, the radius of a new key */
     uint64_t seed;  /* of the cold value initialisation */
+    bool score_by_generation; /* EE's scoring (greedy |y| tokens, grace_generate) rather than teacher forcing */
 } grace_hparams;
+
+/* The fields of a GRACE hyper-parameter file (EasyEdit's names): "layers" (one), "inner_params" (the
+ * wrapped module, e.g. "transformer.h[35].mlp.c_fc.weight": its matrix, and its layer if bracketed, which
+ * must equal layers[0]), "edit_lr", "n_iter", "eps", and the variants kedit implements, checked when
+ * present: "dist_fn" "euc", "val_init" "cold", "eps_expand" "coverage", "replacement" "replace_last";
+ * kedit's optional "seed" (0) and "scoring" ("teacher_forced" or "generation"). Non-zero with
+ * "<path>: field … problem" in err. */
+int grace_hparams_parse(const cJSON *root, const char *path, grace_hparams *h, char *err, size_t errlen);
 
 typedef enum { GRACE_ADDED = 0, GRACE_SPLIT = 1, GRACE_EXPANDED = 2, GRACE_MATCHED = 3 } grace_action;
 

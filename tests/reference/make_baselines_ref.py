@@ -319,6 +319,174 @@ def grace_case(name, arch, layer, which, lr, n_iter, gen):
     cases[name] = case
 
 
+# ---------------------------------------------------------------- PMET (spec §3, §10.8, §10.12)
+
+PMET_NLL_DROP, PMET_KL_STOP = 0.1, 0.01
+
+
+class AddAt:
+    """Forward hooks adding a vector to a module's output at one position per sequence."""
+
+    def __init__(self, mod):
+        self.delta, self.pos, self.captured = None, None, None
+        self.handle = mod.register_forward_hook(self._hook)
+
+    def _hook(self, mod, args, out):
+        if self.captured is not None:
+            self.captured.append(out[0, self.pos].detach().clone())
+        if self.delta is None:
+            return None
+        onehot = torch.zeros(1, out.shape[1], 1, dtype=out.dtype)
+        onehot[0, self.pos, 0] = 1.0
+        return out + onehot * self.delta
+
+
+def pmet_zs(model, arch, L, ctx, kl, y, o):
+    """The joint optimisation of delta_attn, delta_mlp for one request. ctx: [(ids, lookup)] (ctx[0] the
+    bare prompt), kl: (ids, lookup). Each sequence runs alone (no padding)."""
+    blk = ARCH[arch]["blocks"](model)[L]
+    attn, mlp = AddAt(ARCH[arch]["attn_out"](blk)), AddAt(ARCH[arch]["w_out"](blk))
+    d = model.config.hidden_size
+    da = torch.zeros(d, dtype=torch.float64, requires_grad=True)
+    dm = torch.zeros(d, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([da, dm], lr=o["lr"], **ADAM)
+    seqs = [(ids + y[:-1], lk) for ids, lk in ctx] + [kl]
+    ny, n = len(y), len(ctx)
+    nll_factor, drop_pass, margins = o["nll_factor"], -1, []
+    a0 = m0 = p_init = None
+    passes = 0
+    for it in range(o["steps"]):
+        rows = []
+        for k, (ids, lk) in enumerate(seqs):
+            attn.pos = mlp.pos = lk
+            if a0 is None and k == 0:
+                attn.captured, mlp.captured = [], []
+            attn.delta, mlp.delta = da, dm
+            rows.append(model(torch.tensor([ids])).logits[0])
+            if attn.captured is not None:
+                a0, m0 = attn.captured[0] + 0, mlp.captured[0] + 0   # the bare prompt's values, delta = 0
+                attn.captured = mlp.captured = None
+        nll_each, all_argmax, gaps = [], True, []
+        for i in range(n):
+            P = len(ctx[i][0])
+            lp = torch.log_softmax(rows[i][P - 1:P - 1 + ny], dim=-1)
+            nll_each.append(-lp[torch.arange(ny), torch.tensor(y)].sum() / ny)
+            for t in range(ny):
+                x = rows[i][P - 1 + t].detach()
+                other = torch.cat([x[:y[t]], x[y[t] + 1:]]).max()
+                gaps.append(float(x[y[t]] - other))
+        all_argmax = all(g >= 0 for g in gaps)
+        lkl = torch.log_softmax(rows[n][kl[1]], dim=-1)
+        if p_init is None:
+            p_init = lkl.detach()
+        kl_div = (lkl.exp() * (lkl - p_init)).sum()
+        nll = torch.stack(nll_each).mean()
+        wd = o["weight_decay"] * (torch.linalg.vector_norm(dm) / m0.norm() ** 2 +
+                                  torch.linalg.vector_norm(da) / a0.norm() ** 2)
+        loss = nll_factor * nll + o["kl_factor"] * kl_div + wd
+        prob = float(torch.stack([torch.exp(-v) for v in nll_each]).mean().detach())
+        passes = it + 1
+        # how far each discrete decision is from flipping
+        margins.append(abs(loss.item() - o["stop_loss"]))
+        margins.append(min(abs(g) for g in gaps) if all_argmax else max(-g for g in gaps if g < 0))
+        stop = loss.item() < o["stop_loss"]
+        if not stop and all_argmax:
+            drop_pass = it if drop_pass < 0 else drop_pass
+            nll_factor = PMET_NLL_DROP * o["nll_factor"]
+            margins.append(abs(kl_div.item() - PMET_KL_STOP))
+            stop = kl_div.item() <= PMET_KL_STOP
+        if stop or it == o["steps"] - 1:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for delta, x0 in ((dm, m0), (da, a0)):
+                mx = o["clamp_norm_factor"] * x0.norm()
+                if delta.norm() > mx:
+                    delta.mul_(mx / delta.norm())
+    attn.handle.remove()
+    mlp.handle.remove()
+    return a0, m0, da.detach(), dm.detach(), passes, drop_pass, min(margins), prob
+
+
+def capture(model, arch, layer, module, ids, pos):
+    """a module's input (module 'key': W_out) or output ('mlp_out') at one position, alone"""
+    blk = ARCH[arch]["blocks"](model)[layer]
+    w_out, got = ARCH[arch]["w_out"](blk), []
+    if module == "key":
+        h = w_out.register_forward_pre_hook(lambda m, a: got.append(a[0][0, pos].detach().clone()))
+    else:
+        h = w_out.register_forward_hook(lambda m, a, out: got.append(out[0, pos].detach().clone()))
+    model(torch.tensor([ids]))
+    h.remove()
+    return got[0]
+
+
+def mean_key(model, arch, layer, ctx, groups):
+    """mean over template groups of the mean key within each group"""
+    per = {}
+    for (ids, lk), g in zip(ctx, groups):
+        per.setdefault(g, []).append(capture(model, arch, layer, "key", ids, lk))
+    return torch.stack([torch.stack(v).mean(0) for v in per.values()]).mean(0)
+
+
+def pmet_case(name, arch, layers, o, lam, n_edits, ny, subject_end, gen):
+    model = load(arch)
+    bos = ARCH[arch]["bos"]
+    L, E = layers[-1], len(layers)
+    # covariances: the uncentred second moment of the W_out input over 40 random sequences of 10 tokens
+    Cs = []
+    for l in layers:
+        ks = []
+        for _ in range(40):
+            ids = random_ids(gen, 10, bos)
+            blk = ARCH[arch]["blocks"](model)[l]
+            h = ARCH[arch]["w_out"](blk).register_forward_pre_hook(lambda m, a: ks.append(a[0][0].detach().clone()))
+            model(torch.tensor([ids]))
+            h.remove()
+        K = torch.cat(ks)
+        C = (K.t() @ K / K.shape[0]).to(torch.float32).to(torch.float64)   # as kedit reads it (float32)
+        Cs.append(C)
+        put(f"{name}_C_{len(Cs) - 1}", C)
+    case = dict(arch=arch, layers=layers, mom2_update_weight=lam, **o, edits=[])
+    W0 = [math_weight(ARCH[arch]["w_out"](ARCH[arch]["blocks"](model)[l]), arch).clone() for l in layers]
+    for k in range(n_edits):
+        # one request with fixed templates: the bare prompt, and two "prefix. prompt" contexts (one group)
+        prompt = random_ids(gen, 5, bos)
+        lookup = len(prompt) - 1 - subject_end     # the subject's last token, subject_end tokens before the end
+        first = 1 if bos is not None else 0
+        pre = [torch.randint(3, 100, (3,), generator=gen).tolist(), torch.randint(3, 100, (4,), generator=gen).tolist()]
+        ctx = [(prompt, lookup)] + [(prompt[:first] + p + prompt[first:], lookup + len(p)) for p in pre]
+        groups = [0, 1, 1]
+        subj = prompt[:lookup + 1]
+        kl = (subj + torch.randint(3, 100, (2,), generator=gen).tolist(), lookup)
+        y = torch.randint(3, 100, (ny,), generator=gen).tolist()
+        a0, m0, da, dm, passes, drop, margin, prob = pmet_zs(model, arch, L, ctx, kl, y, o)
+        print(f"{name} edit {k}: {passes} passes, nll drop at pass {drop}, prob {prob:.4f}, "
+              f"|da| {float(da.norm()):.4f} (max {o['clamp_norm_factor'] * float(a0.norm()):.4f}), "
+              f"|dm| {float(dm.norm()):.4f} (max {o['clamp_norm_factor'] * float(m0.norm()):.4f}), "
+              f"decision margin {margin:.3g}")
+        assert margin > 1e-3
+        for t, v in (("a0", a0), ("m0", m0), ("delta_attn", da), ("delta_mlp", dm)):
+            put(f"{name}_{t}_{k}", v)
+        z = m0 + dm
+        for i, l in enumerate(layers):
+            k_bar = mean_key(model, arch, l, ctx, groups).unsqueeze(1)        # (d_ff, 1)
+            R = (z - capture(model, arch, L, "mlp_out", prompt, lookup)).unsqueeze(1)   # (d, 1)
+            A = lam * Cs[i] + k_bar @ k_bar.t()
+            delta = (R / math.sqrt(E - i)) @ torch.linalg.solve(A, k_bar).t()   # (R/sqrt(E-i)) K^T A^-1
+            put(f"{name}_delta_{k}_{i}", delta)
+            mod = ARCH[arch]["w_out"](ARCH[arch]["blocks"](model)[l])
+            with torch.no_grad():
+                mod.weight += delta.t() if ARCH[arch]["conv1d"] else delta
+        case["edits"].append(dict(ctx=[dict(ids=c[0], lookup=c[1]) for c in ctx], groups=groups,
+                                  kl=dict(ids=kl[0], lookup=kl[1]), target=y, passes=passes, nll_drop_pass=drop))
+    for i, l in enumerate(layers):
+        put(f"{name}_W_{i}", math_weight(ARCH[arch]["w_out"](ARCH[arch]["blocks"](model)[l]), arch) - W0[i])
+    cases[name] = case
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/baselines")
@@ -333,6 +501,11 @@ def main():
     # GRACE: GPT-2 W_in adapter (c_fc, as EE's gpt2-xl), Llama W_out adapter (down_proj)
     grace_case("grace_gpt2_in", "gpt2", 1, 1, 0.1, 5, gen)
     grace_case("grace_llama_out", "llama", 1, 0, 0.1, 5, gen)
+    # PMET: two edited layers (E = 2, L = 1), two sequential edits; GPT-2 with the clamps binding, Llama
+    pmet = dict(steps=8, lr=0.5, weight_decay=0.5, kl_factor=0.0625, clamp_norm_factor=0.75, nll_factor=1.0,
+                stop_loss=5e-2)
+    pmet_case("pmet_gpt2", "gpt2", [0, 1], pmet, 2.0, 2, 2, 1, gen)
+    pmet_case("pmet_llama", "llama", [0, 1], dict(pmet, clamp_norm_factor=4.0, steps=20), 2.0, 2, 1, 0, gen)
     save_file(tensors, os.path.join(a.out, "reference.safetensors"))
     with open(os.path.join(a.out, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

@@ -256,14 +256,16 @@ static int accumulate_batch(pass *p, int w0, int w1) {
     return 0;
 }
 
-/* one pass over the corpus for the n layers; writes the n cache files and returns the host C's */
-static int compute_pass(pass *p, char (*paths)[1024], float **C_host, char *err, size_t errlen) {
+/* one pass over the corpus for the n layers: C[j] (host, d_ff² float64) = Σ k kᵀ/#tokens. Checkpoints
+ * go to p->part_path unless it is empty. */
+static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
     const backend *be = p->m->be;
     const cov_opts *o = p->o;
     size_t nn = (size_t)p->d_ff * p->d_ff;
+    bool ckpt = p->part_path[0] != 0;
     p->S = malloc((size_t)p->n * sizeof *p->S);
     for (int j = 0; j < p->n; j++) p->S[j] = be->alloc(nn * sizeof(double));
-    load_partial(p);
+    if (ckpt) load_partial(p);
     int batch_tokens = o->batch_tokens > 0 ? o->batch_tokens : 4096;
     double period = o->checkpoint_seconds == 0 ? 300 : o->checkpoint_seconds;
     double t0 = now_s(), last_ckpt = t0, last_print = 0;
@@ -285,35 +287,46 @@ static int compute_pass(pass *p, char (*paths)[1024], float **C_host, char *err,
             last_print = t;
         }
         bool stop = o->stop && *o->stop;
-        if ((period > 0 && t - last_ckpt >= period && w < pl->n_win) || stop) {
+        if (ckpt && ((period > 0 && t - last_ckpt >= period && w < pl->n_win) || stop)) {
             if (save_partial(p)) fprintf(stderr, "\nkedit stats: cannot write the checkpoint %s\n", p->part_path);
             last_ckpt = t;
-            if (stop) {
-                snprintf(err, errlen, "interrupted after %" PRId64 " of %" PRId64 " tokens; run again to resume from %s",
-                         p->tokens_done, pl->n_tokens, p->part_path);
-                rc = -1;
-            }
+        }
+        if (stop) {
+            snprintf(err, errlen, "interrupted after %" PRId64 " of %" PRId64 " tokens%s%s", p->tokens_done,
+                     pl->n_tokens, ckpt ? "; run again to resume from " : "", p->part_path);
+            rc = -1;
         }
     }
-    double *S = rc ? NULL : malloc(nn * sizeof(double));
     for (int j = 0; j < p->n && !rc; j++) {
-        be->to_host(S, p->S[j], nn * sizeof(double));
-        C_host[j] = malloc(nn * sizeof(float));
-        for (size_t e = 0; e < nn; e++) C_host[j][e] = (float)(S[e] / (double)pl->n_tokens); // C = Σkkᵀ/#tokens
-        cov_header h = {.version = COV_VERSION, .d_ff = p->d_ff, .layer = p->layers[j], .max_len = p->max_len,
-                        .corpus = pl->checksum, .n_tokens = pl->n_tokens};
-        memcpy(h.magic, COV_MAGIC, 8);
-        snprintf(h.model, sizeof h.model, "%s", p->m->checksum);
-        const void *part[1] = {C_host[j]};
-        size_t plen[1] = {nn * sizeof(float)};
-        if (write_atomic(paths[j], &h, sizeof h, part, plen, 1))
-            fprintf(stderr, "kedit stats: cannot write the cache %s (the statistic is used uncached)\n", paths[j]);
+        C[j] = malloc(nn * sizeof(double));
+        be->to_host(C[j], p->S[j], nn * sizeof(double));
+        for (size_t e = 0; e < nn; e++) C[j][e] /= (double)pl->n_tokens; // C = Σkkᵀ/#tokens
     }
-    free(S);
-    if (!rc) remove(p->part_path);
+    if (!rc && ckpt) remove(p->part_path);
     for (int j = 0; j < p->n; j++) be->free(p->S[j]);
     free(p->S);
     return rc;
+}
+
+int cov_compute(const model *m, const corpus_plan *plan, const int *layers, int n, const cov_opts *o, double **C,
+                char *err, size_t errlen) {
+    pass p = {.m = m, .plan = plan, .o = o, .n = n, .layers = layers, .d_ff = m->cfg.d_ff,
+              .max_len = o->max_len > 0 ? o->max_len : m->cfg.n_ctx};
+    return compute_pass(&p, C, err, errlen);
+}
+
+/* writes one layer's cache file (C as float32); a failure only warns: the statistic is still used */
+static void cache_write(const model *m, const corpus_plan *plan, int layer, int max_len, const float *C,
+                        const char *path) {
+    size_t nn = (size_t)m->cfg.d_ff * m->cfg.d_ff;
+    cov_header h = {.version = COV_VERSION, .d_ff = m->cfg.d_ff, .layer = layer, .max_len = max_len,
+                    .corpus = plan->checksum, .n_tokens = plan->n_tokens};
+    memcpy(h.magic, COV_MAGIC, 8);
+    snprintf(h.model, sizeof h.model, "%s", m->checksum);
+    const void *part[1] = {C};
+    size_t plen[1] = {nn * sizeof(float)};
+    if (write_atomic(path, &h, sizeof h, part, plen, 1))
+        fprintf(stderr, "kedit stats: cannot write the cache %s (the statistic is used uncached)\n", path);
 }
 
 int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,
@@ -362,7 +375,7 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
     if (!rc && n_todo) {
         pass p = {.m = m, .plan = &plan, .o = o, .n = n_todo, .max_len = max_len, .d_ff = d_ff};
         int *ids = malloc((size_t)n_todo * sizeof *ids);
-        float **out = calloc((size_t)n_todo, sizeof *out);
+        double **out = calloc((size_t)n_todo, sizeof *out);
         int len = snprintf(p.part_path, sizeof p.part_path, "%s/cov_%016" PRIx64 "_%" PRId64 "_L", dir, plan.checksum,
                            plan.n_tokens);
         for (int t = 0; t < n_todo; t++) {
@@ -371,8 +384,14 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         }
         snprintf(p.part_path + len, sizeof p.part_path - (size_t)len, ".partial");
         p.layers = ids;
-        rc = compute_pass(&p, todo_paths, out, err, errlen);
-        for (int t = 0; t < n_todo; t++) host[todo[t]] = out[t];
+        rc = compute_pass(&p, out, err, errlen);
+        for (int t = 0; t < n_todo && !rc; t++) {
+            float *h = malloc(nn * sizeof(float));
+            for (size_t e = 0; e < nn; e++) h[e] = (float)out[t][e];
+            cache_write(m, &plan, ids[t], max_len, h, todo_paths[t]);
+            host[todo[t]] = h;
+        }
+        for (int t = 0; t < n_todo; t++) free(out[t]);
         free(out);
         free(ids);
     }

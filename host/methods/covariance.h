@@ -8,6 +8,7 @@
 #ifndef KEDIT_COVARIANCE_H
 #define KEDIT_COVARIANCE_H
 
+#include "corpus.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -42,6 +43,11 @@ typedef struct cov_info {
  * tokens than d_ff are refused. Non-zero with a message in err on failure. */
 int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,
             cov_info *info, char *err, size_t errlen);
+
+/* The statistic of n layers over the windows of a plan, without cache or checkpoints (o: batch_tokens,
+ * progress and stop are used): C[j] (host, d_ff × d_ff float64, malloc'd) = Σ k kᵀ/#tokens. */
+int cov_compute(const model *m, const corpus_plan *plan, const int *layers, int n, const cov_opts *o, double **C,
+                char *err, size_t errlen);
 
 /* The §10.5 check on a device C (d_ff × d_ff float32): if a float64 Cholesky fails, C += εI with
  * ε = 1e-6·tr(C)/d_ff (*eps = ε, else 0); non-zero if C is still not positive definite. */

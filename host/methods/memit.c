@@ -1,7 +1,10 @@
 #include "memit.h"
 
+#include "editor_impl.h"
+#include "keys.h"
 #include "normal_eq.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int memit_delta(const backend *be, int d, int d_ff, int n, const double *K, const double *R, const float *C,
@@ -27,3 +30,38 @@ int memit_delta(const backend *be, int d, int d_ff, int n, const double *K, cons
     for (size_t j = 0; j < sizeof dev / sizeof *dev; j++) be->free(dev[j]);
     return rc ? -1 : 0;
 }
+
+/* ---- the MEMIT edit behind editor.h: z on the current model, then layer by layer keys on the current
+ * model (lower layers already updated), residuals re-measured, Δ added in place ---- */
+
+static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+    model *m = e->m;
+    int E = e->E, L = e->hp.layers[E - 1], d = m->cfg.d, f = m->cfg.d_ff;
+    float *z = malloc((size_t)n * d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
+    float *h = malloc((size_t)d * sizeof(float));
+    double *K = malloc((size_t)n * f * sizeof(double)), *R = malloc((size_t)n * d * sizeof(double));
+    z_opts zo = editor_z_opts(e, SITE_BLOCK_OUT, L);
+    int rc = 0;
+    for (int j = 0; j < n && !rc; j++) { // z_j = z₀ + δ at block L
+        z_result zr;
+        float *zj = z + (size_t)j * d;
+        if ((rc = compute_z(m, &p[j], &zo, zj, delta, &zr))) snprintf(err, errlen, "MEMIT: compute_z failed");
+        for (int c = 0; c < d; c++) zj[c] += delta[c];
+        out[j] = (edit_outcome){zr.prob_init, zr.prob_final, zr.loss_init, zr.loss_final, zr.passes, 0};
+    }
+    site_kind site = SITE_BLOCK_OUT;
+    for (int i = 0; i < E && !rc; i++) {
+        for (int j = 0; j < n && !rc; j++) {
+            float *outs[1] = {h};
+            rc = keys_mean(m, &p[j], e->hp.layers[i], K + (size_t)j * f) || capture_bare(m, &p[j], 1, &site, &L, outs);
+            for (int c = 0; c < d; c++) R[(size_t)j * d + c] = (double)z[(size_t)j * d + c] - h[c]; // R = Z − H_L
+        }
+        if (rc) snprintf(err, errlen, "MEMIT: the key/residual forward at layer %d failed", e->hp.layers[i]);
+        if (!rc) rc = memit_delta(m->be, d, f, n, K, R, e->C[i], e->hp.lambda, (double)(E - i), e->delta[i], err, errlen);
+        if (!rc) editor_add_delta(e, i);
+    }
+    free(z), free(delta), free(h), free(K), free(R);
+    return rc;
+}
+
+const edit_method_ops memit_ops = {.edit = memit_edit, .needs_cov = true};

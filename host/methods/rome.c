@@ -1,5 +1,7 @@
 #include "rome.h"
 
+#include "editor_impl.h"
+#include "keys.h"
 #include "normal_eq.h"
 
 #include <math.h>
@@ -57,3 +59,41 @@ int rome_delta(const backend *be, int d, int d_ff, const double *u, const double
     free(v);
     return 0;
 }
+
+/* ---- the ROME edit behind editor.h: one request per call, applied in place (W ← W + v·uᵀ) ---- */
+
+static int rome_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+    if (n != 1) {
+        snprintf(err, errlen, "ROME edits one request per call (got %d)", n);
+        return -1;
+    }
+    model *m = e->m;
+    int L = e->hp.layers[0], d = m->cfg.d, f = m->cfg.d_ff;
+    double *kbar = malloc((size_t)f * sizeof(double)), *u = malloc((size_t)f * sizeof(double));
+    double *kstar_d = malloc((size_t)f * sizeof(double)), *zm = malloc((size_t)d * sizeof(double));
+    float *z0 = malloc((size_t)d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
+    float *kstar = malloc((size_t)f * sizeof(float)), *mstar = malloc((size_t)d * sizeof(float));
+    int rc = keys_mean(m, p, L, kbar); // k̄ over the ROME templates (one group: uniform)
+    if (rc) snprintf(err, errlen, "ROME: the key forward failed");
+    if (!rc) rc = rome_left_vector(m->be, f, kbar, e->hp.mom2_adjustment ? e->C[0] : NULL, u, err, errlen);
+    z_result zr;
+    z_opts zo = editor_z_opts(e, SITE_MLP_OUT, L);
+    if (!rc && (rc = compute_z(m, p, &zo, z0, delta, &zr))) snprintf(err, errlen, "ROME: compute_v failed");
+    site_kind sites[2] = {SITE_MLP_KEY, SITE_MLP_OUT};
+    int layers[2] = {L, L};
+    float *outs[2] = {kstar, mstar};
+    if (!rc && (rc = capture_bare(m, p, 2, sites, layers, outs))) snprintf(err, errlen, "ROME: the k*, m* forward failed");
+    if (!rc) {
+        for (int j = 0; j < f; j++) kstar_d[j] = kstar[j];
+        for (int j = 0; j < d; j++) zm[j] = ((double)z0[j] + delta[j]) - mstar[j]; // z − m*
+        rc = rome_delta(m->be, d, f, u, kstar_d, zm, e->delta[0], err, errlen);
+    }
+    if (!rc) {
+        editor_add_delta(e, 0);
+        out[0] = (edit_outcome){zr.prob_init, zr.prob_final, zr.loss_init, zr.loss_final, zr.passes, 0};
+    }
+    free(kbar), free(u), free(kstar_d), free(zm), free(z0), free(delta), free(kstar), free(mstar);
+    return rc;
+}
+
+const edit_method_ops rome_ops = {.edit = rome_edit, .needs_cov = false};

@@ -1,6 +1,7 @@
 #include "compute_z.h"
 
 #include "kmath.h"
+#include "lower_blocks.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -90,13 +91,15 @@ int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0,
     kbatch kb = {b.n_seq, b.len, (const int *const *)b.ids};
     kpos bare = {0, p->ctx[0].lookup};
     double z0_norm2 = 1;
-    int rc = 0;
-    for (int it = 0; it < o->steps; it++) {
+    bool failed;
+    float *resid = lower_blocks_resid(m, &kb, o->layer, &failed); // blocks < L do not change: run them once
+    int rc = failed ? -1 : 0;
+    for (int it = 0; it < o->steps && !rc; it++) {
         khook hooks[2] = {{HOOK_CAPTURE, o->site, o->layer, 1, &bare, z0, false},
                           {HOOK_ADD, o->site, o->layer, b.n_seq, b.lookups, delta, true}};
         fwd_opts fo = {.hooks = it ? hooks + 1 : hooks, .n_hooks = it ? 1 : 2, .n_logit = b.rows,
                        .logit_at = b.logit_at, .logits_host = it ? NULL : logits, .bwd_from_layer = o->layer,
-                       .stop_layer = -1};
+                       .stop_layer = -1, .start_layer = resid ? o->layer : 0, .start_resid = resid};
         fwd_state *s = transformer_forward(m, &kb, &fo);
         if (!s) {
             rc = -1;
@@ -140,6 +143,6 @@ int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0,
             for (int j = 0; j < d; j++) delta[j] = (float)(delta[j] * (max_norm / nn));
     }
     batch_free(&b);
-    free(ref), free(logits), free(row_loss), free(grad), free(am), free(av);
+    free(resid), free(ref), free(logits), free(row_loss), free(grad), free(am), free(av);
     return rc;
 }

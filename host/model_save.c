@@ -17,16 +17,16 @@
 
 /* how a stored tensor is made from the model's device tensors */
 typedef enum {
-    FROM_DEVICE,   /* copied as is */
+    FROM_DEVICE,    /* copied as is */
     FROM_ROPE_ROWS, /* (out, in) with each head's rows reordered from interleaved to half rotary pairs */
-    FROM_CONV1D_W, /* Conv1D (in, n·out): the transposes of n (out, in) weights side by side */
-    FROM_CONV1D_B, /* (n·out): the n biases one after another */
+    FROM_CONV1D_W,  /* Conv1D (in, n·out): the transposes of n (out, in) weights side by side */
+    FROM_CONV1D_B,  /* (n·out): the n biases one after another */
 } source_kind;
 
 typedef struct source {
     source_kind kind;
-    const float *dev;        /* FROM_DEVICE, FROM_ROPE_ROWS */
-    const linear *parts[3];  /* FROM_CONV1D_*: the linears fused along the output axis */
+    const float *dev;       /* FROM_DEVICE, FROM_ROPE_ROWS */
+    const linear *parts[3]; /* FROM_CONV1D_*: the linears fused along the output axis */
     int n_parts;
 } source;
 
@@ -120,8 +120,7 @@ static int plan_gptj(plan *p) {
         const layer_weights *L = &m->layers[p->layer];
         if (add_norm(p, "ln_1", L->ln1_w, L->ln1_b, m->cfg.d) || add_linear(p, "attn.q_proj", &L->q, FROM_DEVICE) ||
             add_linear(p, "attn.k_proj", &L->k, FROM_DEVICE) || add_linear(p, "attn.v_proj", &L->v, FROM_DEVICE) ||
-            add_linear(p, "attn.out_proj", &L->o, FROM_DEVICE) ||
-            add_linear(p, "mlp.fc_in", &L->mlp_in, FROM_DEVICE) ||
+            add_linear(p, "attn.out_proj", &L->o, FROM_DEVICE) || add_linear(p, "mlp.fc_in", &L->mlp_in, FROM_DEVICE) ||
             add_linear(p, "mlp.fc_out", &L->mlp_out, FROM_DEVICE))
             return 1;
     }
@@ -137,9 +136,8 @@ static int plan_llama(plan *p) {
     source_kind qk = m->cfg.rope_interleaved ? FROM_ROPE_ROWS : FROM_DEVICE; /* see model_save.h */
     for (p->layer = 0; p->layer < m->cfg.n_layer; p->layer++) {
         const layer_weights *L = &m->layers[p->layer];
-        if (add_norm(p, "input_layernorm", L->ln1_w, NULL, m->cfg.d) ||
-            add_linear(p, "self_attn.q_proj", &L->q, qk) || add_linear(p, "self_attn.k_proj", &L->k, qk) ||
-            add_linear(p, "self_attn.v_proj", &L->v, FROM_DEVICE) ||
+        if (add_norm(p, "input_layernorm", L->ln1_w, NULL, m->cfg.d) || add_linear(p, "self_attn.q_proj", &L->q, qk) ||
+            add_linear(p, "self_attn.k_proj", &L->k, qk) || add_linear(p, "self_attn.v_proj", &L->v, FROM_DEVICE) ||
             add_linear(p, "self_attn.o_proj", &L->o, FROM_DEVICE) ||
             add_norm(p, "post_attention_layernorm", L->ln2_w, NULL, m->cfg.d) ||
             add_linear(p, "mlp.gate_proj", &L->mlp_in, FROM_DEVICE) ||
@@ -194,7 +192,9 @@ static int fill(void *ctx, int i, float *dst, char *err, size_t errlen) {
     int64_t n = t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1];
     float *W = NULL;
     switch (s->kind) {
-    case FROM_DEVICE: be->to_host(dst, s->dev, (size_t)n * sizeof *dst); return 0;
+    case FROM_DEVICE:
+        be->to_host(dst, s->dev, (size_t)n * sizeof *dst);
+        return 0;
     case FROM_ROPE_ROWS:
         if (!(W = scratch(p, (size_t)n))) break;
         be->to_host(W, s->dev, (size_t)n * sizeof *W);
@@ -213,8 +213,10 @@ static int fill(void *ctx, int i, float *dst, char *err, size_t errlen) {
         for (int k = 0; k < s->n_parts; k++) {
             const linear *l = s->parts[k];
             float *part = dst + (size_t)k * l->out;
-            if (l->b) be->to_host(part, l->b, (size_t)l->out * sizeof *part);
-            else memset(part, 0, (size_t)l->out * sizeof *part); /* no bias: y = x·Wᵀ + 0 */
+            if (l->b)
+                be->to_host(part, l->b, (size_t)l->out * sizeof *part);
+            else
+                memset(part, 0, (size_t)l->out * sizeof *part); /* no bias: y = x·Wᵀ + 0 */
         }
         return 0;
     }
@@ -295,16 +297,19 @@ static cJSON *copied_config(const model *m, const char *src_dir, char *err, size
     return j;
 }
 
-static int write_config(const model *m, const char *src, bool src_is_dir, const char *dir, char *err,
-                        size_t errlen) {
+static int write_config(const model *m, const char *src, bool src_is_dir, const char *dir, char *err, size_t errlen) {
     if (!src_is_dir && m->cfg.arch != ARCH_LLAMA) {
         snprintf(err, errlen, "%s: not a Hugging Face folder: its config.json is needed to save this model", src);
         return 1;
     }
     cJSON *j = src_is_dir ? copied_config(m, src, err, errlen) : llama_config(&m->cfg);
     if (!j) return 1;
-    char *text = cJSON_Print(j);
+    char *json = cJSON_Print(j), *text = json ? realloc(json, strlen(json) + 2) : NULL;
     cJSON_Delete(j);
+    if (text)
+        strcat(text, "\n");
+    else
+        free(json);
     int rc = text ? save_dir_write_text(dir, "config.json", text, err, errlen) : 1;
     if (!text) snprintf(err, errlen, "%s: out of memory writing config.json", dir);
     free(text);
@@ -313,9 +318,9 @@ static int write_config(const model *m, const char *src, bool src_is_dir, const 
 
 /* ---- tokenizer ---- */
 
-static const char *const tokenizer_files[] = {
-    "tokenizer.json",          "tokenizer.model",   "vocab.json",            "merges.txt", "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json", "generation_config.json"};
+static const char *const tokenizer_files[] = {"tokenizer.json",    "tokenizer.model",       "vocab.json",
+                                              "merges.txt",        "tokenizer_config.json", "special_tokens_map.json",
+                                              "added_tokens.json", "generation_config.json"};
 
 static bool is_dir(const char *path) {
     struct stat st;
@@ -357,8 +362,10 @@ static int write_contents(const model *m, const char *src, const char *tokenizer
         rc = m->cfg.arch == ARCH_GPT2 ? plan_gpt2(&p) : plan_gptj(&p);
     }
     char *path = ckpt_join_path(dir, "model.safetensors");
-    if (rc || !path) snprintf(err, errlen, "%s: out of memory listing the tensors", dir);
-    else rc = stw_write_f32(path, p.t, p.n, fill, &p, err, errlen);
+    if (rc || !path)
+        snprintf(err, errlen, "%s: out of memory listing the tensors", dir);
+    else
+        rc = stw_write_f32(path, p.t, p.n, fill, &p, err, errlen);
     free(path);
     free(p.t);
     free(p.src);
@@ -373,6 +380,14 @@ int model_save_hf(const model *m, const char *src_path, const char *tokenizer_pa
     const char *src = src_path ? src_path : m->source;
     if (!src) {
         snprintf(err, errlen, "%s: the model's source path is unknown: give src_path", dir);
+        return 1;
+    }
+    char *src_real = realpath(src, NULL), *dir_real = realpath(dir, NULL);
+    bool same = src_real && dir_real && !strcmp(src_real, dir_real);
+    free(src_real);
+    free(dir_real);
+    if (same) {
+        snprintf(err, errlen, "%s: is the folder the model was loaded from: save the edited model elsewhere", dir);
         return 1;
     }
     save_dir sd;

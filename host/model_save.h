@@ -32,7 +32,7 @@
  *   a file (e.g. llama2.c's tokenizer .bin) to copy under its own name.
  * The folder is written as dir.tmp and renamed into place once complete, so a crash never leaves a
  * partial model under dir. An existing dir is replaced only when it holds a config.json (a model saved
- * before); any other existing dir is refused. Non-zero with a message naming the file in err. */
+ * before) and is not the source folder itself; any other existing dir is refused. Non-zero with a message naming the file in err. */
 int model_save_hf(const model *m, const char *src_path, const char *tokenizer_path, const char *dir, char *err,
                   size_t errlen);
 

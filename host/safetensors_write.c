@@ -9,6 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian: floats are written as the host stores them"
+#endif
+
 static int64_t numel(const stw_tensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
 
 /* the header JSON, or NULL when out of memory */
@@ -37,8 +41,7 @@ static int fail(FILE *f, const char *path, const char *what, char *err, size_t e
     return 1;
 }
 
-int stw_write_f32(const char *path, const stw_tensor *t, int n, stw_fill fill, void *ctx, char *err,
-                  size_t errlen) {
+int stw_write_f32(const char *path, const stw_tensor *t, int n, stw_fill fill, void *ctx, char *err, size_t errlen) {
     for (int i = 0; i < n; i++)
         if (t[i].ndim < 1 || t[i].ndim > 2 || t[i].shape[0] < 0 || (t[i].ndim == 2 && t[i].shape[1] < 0)) {
             snprintf(err, errlen, "%s: tensor %s: invalid shape", path, t[i].name);
@@ -73,8 +76,10 @@ int stw_write_f32(const char *path, const stw_tensor *t, int n, stw_fill fill, v
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         size_t count = (size_t)numel(&t[i]);
-        if (fill(ctx, i, buf, err, errlen)) rc = 1;
-        else if (fwrite(buf, sizeof *buf, count, f) != count) rc = fail(NULL, path, "write error", err, errlen);
+        if (fill(ctx, i, buf, err, errlen))
+            rc = 1;
+        else if (fwrite(buf, sizeof *buf, count, f) != count)
+            rc = fail(NULL, path, "write error", err, errlen);
     }
     free(buf);
     if (rc) {

@@ -10,7 +10,7 @@
 
 typedef struct stw_tensor {
     char name[128];
-    int ndim;         /* 1 or 2 */
+    int ndim; /* 1 or 2 */
     int64_t shape[2];
 } stw_tensor;
 
@@ -19,7 +19,6 @@ typedef int (*stw_fill)(void *ctx, int i, float *dst, char *err, size_t errlen);
 
 /* Writes the n tensors to path as F32 with metadata {"format": "pt"}, in the order given, and flushes
  * the file to disk (fsync). Non-zero with a message naming the file (and the tensor) in err. */
-int stw_write_f32(const char *path, const stw_tensor *t, int n, stw_fill fill, void *ctx, char *err,
-                  size_t errlen);
+int stw_write_f32(const char *path, const stw_tensor *t, int n, stw_fill fill, void *ctx, char *err, size_t errlen);
 
 #endif

@@ -124,8 +124,9 @@ int save_dir_commit(save_dir *s, char *err, size_t errlen) {
     } else if (sync_dir(parent, err, errlen))
         rc = 1;
     char ignored[256];
-    if (!rc && replacing) remove_flat(s->old, ignored, sizeof ignored); /* the new folder is in place: a leftover
-                                                                           dir.old is harmless and removed next time */
+    if (!rc && replacing)
+        remove_flat(s->old, ignored, sizeof ignored); /* the new folder is in place: a leftover
+                                                         dir.old is harmless and removed next time */
     free(parent);
     if (rc) remove_flat(s->tmp, ignored, sizeof ignored);
     save_dir_free(s);
@@ -139,8 +140,8 @@ void save_dir_abort(save_dir *s) {
 }
 
 /* dir/name ← text, or when text is NULL the rest of the open file `from`; flushed to disk and closed */
-static int write_file(const char *dir, const char *name, const char *text, FILE *from, const char *from_path,
-                      char *err, size_t errlen) {
+static int write_file(const char *dir, const char *name, const char *text, FILE *from, const char *from_path, char *err,
+                      size_t errlen) {
     char *path = ckpt_join_path(dir, name);
     FILE *f = path ? fopen(path, "wb") : NULL;
     if (!f) {
@@ -149,7 +150,8 @@ static int write_file(const char *dir, const char *name, const char *text, FILE 
         return 1;
     }
     int ok = 1;
-    if (text) ok = fwrite(text, 1, strlen(text), f) == strlen(text);
+    if (text)
+        ok = fwrite(text, 1, strlen(text), f) == strlen(text);
     else {
         char buf[1 << 16];
         size_t got;

@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 typedef struct save_dir {
-    char *dir;  /* the destination, without trailing slashes */
-    char *tmp;  /* dir.tmp: where the files are written */
-    char *old;  /* dir.old: the replaced folder while the new one is renamed in */
+    char *dir; /* the destination, without trailing slashes */
+    char *tmp; /* dir.tmp: where the files are written */
+    char *old; /* dir.old: the replaced folder while the new one is renamed in */
 } save_dir;
 
 /* Checks that dir is absent or a folder holding marker, removes a stale dir.tmp left by a crash (files

@@ -70,8 +70,10 @@ typedef struct tensor_ref {
 } tensor_ref;
 
 static int add_ref(tensor_ref *r, int k, const char *name, int layer, const float *p, size_t n) {
-    if (layer >= 0) snprintf(r[k].name, sizeof r[k].name, "layer %d %s", layer, name);
-    else snprintf(r[k].name, sizeof r[k].name, "%s", name);
+    if (layer >= 0)
+        snprintf(r[k].name, sizeof r[k].name, "layer %d %s", layer, name);
+    else
+        snprintf(r[k].name, sizeof r[k].name, "%s", name);
     r[k].p = p;
     r[k].n = p ? n : 0;
     return k + 1;
@@ -440,6 +442,11 @@ static void test_replace_and_refuse(void) {
     CHECK(model_save_hf(&m, NULL, NULL, dir, err, sizeof err) != 0, "saved over a folder without config.json");
     CHECK(strstr(err, dir) && strstr(err, "not replaced"), "message: %s", err);
     CHECK(exists(path), "%s removed", path);
+    /* the folder the model came from is never overwritten */
+    err[0] = 0;
+    CHECK(model_save_hf(&m, NULL, NULL, "tests/fixtures/gpt2/", err, sizeof err) != 0, "saved over the source");
+    CHECK(strstr(err, "loaded from"), "message: %s", err);
+    CHECK(!exists("tests/fixtures/gpt2.tmp"), "tests/fixtures/gpt2.tmp created");
     /* a folder that cannot be created */
     snprintf(dir, sizeof dir, "%s/no/such/parent", tmp_root);
     err[0] = 0;
@@ -463,8 +470,9 @@ static void test_transformers_loads_saved(void) {
     if (system("python3 -c 'import transformers, torch' >/dev/null 2>&1") != 0)
         SKIP("python3 cannot import transformers and torch");
     char cmd[4096];
-    int at = snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python3 "
-                                        "tests/reference/check_saved_model.py");
+    int at = snprintf(cmd, sizeof cmd,
+                      "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python3 "
+                      "tests/reference/check_saved_model.py");
     for (int i = 0; i < n_cases; i++) at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", cases[i]);
     fflush(stdout);
     CHECK(system(cmd) == 0, "transformers' logits of a saved folder differ from kedit's (see above)");

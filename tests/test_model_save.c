@@ -47,7 +47,7 @@ static char *read_all(const char *path, size_t *n) {
 }
 
 static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
+    size_t na = 0, nb = 0;
     char *x = read_all(a, &na), *y = read_all(b, &nb);
     bool same = x && y && na == nb && !memcmp(x, y, na);
     free(x);
@@ -241,7 +241,7 @@ static void check_config_copied(const char *src, const char *saved) {
     char a[300], b[300];
     snprintf(a, sizeof a, "%s/config.json", src);
     snprintf(b, sizeof b, "%s/config.json", saved);
-    size_t na, nb;
+    size_t na = 0, nb = 0;
     char *ta = read_all(a, &na), *tb = read_all(b, &nb);
     cJSON *ja = ta ? cJSON_Parse(ta) : NULL, *jb = tb ? cJSON_Parse(tb) : NULL;
     CHECK(ja && jb, "cannot read %s or %s", a, b);

@@ -31,7 +31,7 @@ static void check_list(char **got, int n, const cJSON *want, const char *what, l
         check_str(got[i], cJSON_GetStringValue(cJSON_GetArrayItem(want, i)), what, record);
 }
 
-static void check_request(const edit_request *r, const cJSON *w) {
+static void check_request(const edit_record *r, const cJSON *w) {
     long rec = num_of(w, "record");
     CHECK(r->record == rec, "record index %ld, expected %ld", r->record, rec);
     CHECK(r->case_id == num_of(w, "case_id"), "record %ld case_id %ld, expected %ld", rec, r->case_id,

@@ -92,7 +92,7 @@ static void free_list(char **l, int n) {
     free(l);
 }
 
-static void request_free(edit_request *r) {
+static void request_free(edit_record *r) {
     free(r->subject);
     free(r->prompt);
     free(r->prompt_template);
@@ -117,7 +117,7 @@ static char *replace_first(const char *s, const char *what, const char *with) {
 }
 
 /* fills prompt_template from prompt and subject: the subject must occur in the prompt */
-static void set_template(edit_request *r, const char *prompt_field, rec_ctx *c) {
+static void set_template(edit_record *r, const char *prompt_field, rec_ctx *c) {
     if (c->failed) return;
     if (!*r->subject) rec_fail(c, "subject", "empty");
     else if (!*r->prompt) rec_fail(c, prompt_field, "empty");
@@ -125,7 +125,7 @@ static void set_template(edit_request *r, const char *prompt_field, rec_ctx *c) 
         rec_fail(c, prompt_field, "the subject \"%s\" does not occur in the prompt \"%s\"", r->subject, r->prompt);
 }
 
-static void read_zsre(const cJSON *o, eval_protocol p, edit_request *r, rec_ctx *c) {
+static void read_zsre(const cJSON *o, eval_protocol p, edit_record *r, rec_ctx *c) {
     int n_answers = 0;
     r->case_id = c->index;
     r->subject = get_str(o, "subject", "subject", c);
@@ -160,7 +160,7 @@ static long get_case_id(const cJSON *o, rec_ctx *c) {
     return v && cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
 }
 
-static void read_counterfact(const cJSON *o, edit_request *r, rec_ctx *c) {
+static void read_counterfact(const cJSON *o, edit_record *r, rec_ctx *c) {
     r->case_id = get_case_id(o, c);
     r->subject = get_str(o, "subject", "subject", c);
     r->prompt = get_str(o, "prompt", "prompt", c);
@@ -191,7 +191,7 @@ static char *get_rome_target(const cJSON *rw, const char *name, const char *fiel
     return t ? get_str(t, "str", sub, c) : NULL;
 }
 
-static void read_counterfact_rome(const cJSON *o, edit_request *r, rec_ctx *c) {
+static void read_counterfact_rome(const cJSON *o, edit_record *r, rec_ctx *c) {
     r->case_id = get_case_id(o, c);
     const cJSON *rw = get_object(o, "requested_rewrite", "requested_rewrite", c);
     if (!rw) return;
@@ -246,12 +246,12 @@ dataset_opts dataset_opts_default(void) {
 /* the valid records of the parsed file into all[0..*n_valid), in file order; returns −1 with err set on a
  * stopping error */
 static int read_records(const char *path, const cJSON *root, const dataset_opts *o, dataset_format fmt,
-                        edit_request *all, long *n_valid, long *n_skipped, char *err, size_t errlen) {
+                        edit_record *all, long *n_valid, long *n_skipped, char *err, size_t errlen) {
     long index = 0;
     const cJSON *rec;
     cJSON_ArrayForEach(rec, root) {
         rec_ctx c = {.path = path, .index = index++};
-        edit_request r = {.record = c.index};
+        edit_record r = {.record = c.index};
         if (!cJSON_IsObject(rec)) rec_fail(&c, "(record)", "expected an object");
         else if (fmt == DS_ZSRE) read_zsre(rec, o->protocol, &r, &c);
         else if (fmt == DS_COUNTERFACT) read_counterfact(rec, &r, &c);
@@ -276,7 +276,7 @@ int dataset_load(const char *path, const dataset_opts *o, edit_dataset *out, cha
     cJSON *root = ckpt_json_read(path, err, errlen);
     if (!root) return -1;
     int rc = -1;
-    edit_request *all = NULL;
+    edit_record *all = NULL;
     long *idx = NULL, n_valid = 0;
     if (!cJSON_IsArray(root)) {
         snprintf(err, errlen, "%s: expected a JSON list of records", path);

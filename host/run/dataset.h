@@ -25,7 +25,7 @@ typedef enum {
 } dataset_format;
 
 /* One edit with the prompts that score it. All strings are owned by the request. */
-typedef struct edit_request {
+typedef struct edit_record {
     long case_id;          /* CounterFact's case_id; zsRE: the record's index in its file */
     long record;           /* the record's index in its file */
     char *subject;
@@ -39,7 +39,7 @@ typedef struct edit_request {
     int n_loc;
     char **loc_prompt;     /* unrelated prompts (the specificity score) ... */
     char **loc_answer;     /* ... and their answers */
-} edit_request;
+} edit_record;
 
 typedef struct dataset_opts {
     dataset_format format;
@@ -54,7 +54,7 @@ typedef struct dataset_opts {
 typedef struct edit_dataset {
     dataset_format format;
     int n;                 /* selected requests */
-    edit_request *req;
+    edit_record *req;
     long n_records;        /* records in the file */
     long n_skipped;        /* invalid records skipped */
 } edit_dataset;

@@ -198,7 +198,7 @@ static void request_free(eval_request *q) {
     free(q->loc_ref);
 }
 
-static int tokenize_request(const tokenizer *t, const edit_request *r, eval_request *q, char *err, size_t errlen) {
+static int tokenize_request(const tokenizer *t, const edit_record *r, eval_request *q, char *err, size_t errlen) {
     long id = r->case_id;
     q->n_rephrase = r->n_rephrase;
     q->n_loc = r->n_loc;
@@ -218,7 +218,7 @@ static int tokenize_request(const tokenizer *t, const edit_request *r, eval_requ
     return 0;
 }
 
-int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_request *r, int n, eval_protocol p, char *err,
+int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_record *r, int n, eval_protocol p, char *err,
                       size_t errlen) {
     s->protocol = p;
     s->n = n;

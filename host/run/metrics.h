@@ -74,7 +74,7 @@ int eval_tokenize_target(const tokenizer *t, const char *text, id_seq *out);
 
 /* Tokenises n requests. Returns non-zero with a message naming the request (case id) and field in err
  * (a prompt or target that encodes to nothing). */
-int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_request *r, int n, eval_protocol p, char *err,
+int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_record *r, int n, eval_protocol p, char *err,
                       size_t errlen);
 void eval_set_free(eval_set *s);
 

@@ -449,6 +449,42 @@ static void test_rome_makes_target_argmax(void) {
     }
 }
 
+/* prompts from text (spec §1, §10.10), against the tokenizer facts of ../shared/data/README.md:
+ * GPT-2 "Hello world" → [15496, 995] (no BOS); Llama-2 "Hello world" → [1, 15043, 3186] and
+ * " leading space" → [1, 29871, 8236, 2913]. The lookup index is the subject's last token (BOS counted on
+ * Llama), the target gets its leading space, loses BOS and keeps Llama's lone "▁" (29871). */
+static void test_prompts_tokenised(void) {
+    char g[512], l[512], err[512];
+    if (!test_data_path(g, sizeof g, "tokenizers/gpt2") || !test_data_path(l, sizeof l, "tokenizers/llama2/tokenizer.json"))
+        SKIP("../shared/data tokenizers absent");
+    ctx_templates bare = {.n = 2, .n_groups = 2, .text = (char *[]){"{}", "Hello. {}"}, .group = (int[]){0, 1}};
+    for (int k = 0; k < 2; k++) {
+        tokenizer *tok = tokenizer_load(k ? l : g, err, sizeof err);
+        CHECK(tok, "%s", err);
+        if (!tok) continue;
+        edit_prompts p;
+        // the subject given inside the prompt: its first occurrence becomes the slot
+        CHECK(!edit_prompts_build(tok, &bare, "Hello world", "world", "leading space", &p, err, sizeof err), "%s", err);
+        int want_ctx[2][3] = {{15496, 995}, {1, 15043, 3186}}, want_y_llama[3] = {29871, 8236, 2913};
+        int nc = k ? 3 : 2, ny = k ? 3 : 2;
+        CHECK(p.ctx[0].len == nc && p.ctx[0].lookup == nc - 1, "%s: bare prompt of %d tokens, lookup %d",
+              k ? "llama" : "gpt2", p.ctx[0].len, p.ctx[0].lookup);
+        for (int i = 0; i < nc && i < p.ctx[0].len; i++) CHECK(p.ctx[0].ids[i] == want_ctx[k][i], "id %d: %d", i, p.ctx[0].ids[i]);
+        CHECK(p.ny == ny, "%s: %d target ids", k ? "llama" : "gpt2", p.ny);
+        for (int i = 0; k && i < ny && i < p.ny; i++) CHECK(p.y[i] == want_y_llama[i], "llama target id %d: %d", i, p.y[i]);
+        // the templated prompt ends with the bare one and looks up the same (last) token
+        CHECK(p.ctx[1].lookup == p.ctx[1].len - 1 && p.ctx[1].ids[p.ctx[1].lookup] == p.ctx[0].ids[p.ctx[0].lookup],
+              "templated lookup %d of %d", p.ctx[1].lookup, p.ctx[1].len);
+        // "world is a": the subject starts the text (no leading space), then " is", " a"; BOS first on Llama
+        CHECK(p.kl.lookup == k && p.kl.len == p.kl.lookup + 3 && (!k || p.kl.ids[0] == 1),
+              "KL prompt \"{subject} is a\": lookup %d of %d", p.kl.lookup, p.kl.len);
+        edit_prompts_free(&p);
+        CHECK(edit_prompts_build(tok, &bare, "Hello there", "world", "x", &p, err, sizeof err) != 0,
+              "a prompt without its subject was accepted");
+        tokenizer_free(tok);
+    }
+}
+
 /* ---- stories260K end to end, from text, through the C API ---- */
 
 /* probability of the target tokens after the prompt (geometric mean over the target tokens) */
@@ -566,6 +602,7 @@ int main(void) {
     RUN(test_d4s_parity);
     RUN(test_single_layer_d4s_is_memit);
     RUN(test_rome_makes_target_argmax);
+    RUN(test_prompts_tokenised);
     RUN(test_stories260k_end_to_end);
     return TEST_SUMMARY();
 }

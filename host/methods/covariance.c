@@ -190,7 +190,7 @@ static void load_partial(pass *p) {
     if (ok) {
         p->windows_done = h.windows_done;
         p->tokens_done = h.tokens_done;
-        fprintf(stderr, "kedit stats: resuming from %s (%" PRId64 " of %" PRId64 " tokens done)\n", p->part_path,
+        fprintf(stderr, "kedit: statistics: resuming from %s (%" PRId64 " of %" PRId64 " tokens done)\n", p->part_path,
                 h.tokens_done, h.n_tokens);
     } else {
         for (int j = 0; j < p->n; j++) p->m->be->zero(p->S[j], nn * sizeof(double));
@@ -208,7 +208,7 @@ static void progress(const pass *p, int64_t tokens_this_run, double elapsed, boo
     int64_t left = p->plan->n_tokens - p->tokens_done;
     char eta[32];
     fmt_duration(rate > 0 ? (double)left / rate : 0, eta, sizeof eta);
-    fprintf(stderr, "\rkedit stats: %" PRId64 "/%" PRId64 " tokens (%.1f%%), %.0f tok/s, ETA %s   ", p->tokens_done,
+    fprintf(stderr, "\rkedit: statistics: %" PRId64 "/%" PRId64 " tokens (%.1f%%), %.0f tok/s, ETA %s   ", p->tokens_done,
             p->plan->n_tokens, 100.0 * (double)p->tokens_done / (double)p->plan->n_tokens, rate, eta);
     if (final) fprintf(stderr, "\n");
 }
@@ -288,7 +288,7 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
         }
         bool stop = o->stop && *o->stop;
         if (ckpt && ((period > 0 && t - last_ckpt >= period && w < pl->n_win) || stop)) {
-            if (save_partial(p)) fprintf(stderr, "\nkedit stats: cannot write the checkpoint %s\n", p->part_path);
+            if (save_partial(p)) fprintf(stderr, "\nkedit: statistics: cannot write the checkpoint %s\n", p->part_path);
             last_ckpt = t;
         }
         if (stop) {
@@ -326,7 +326,7 @@ static void cache_write(const model *m, const corpus_plan *plan, int layer, int 
     const void *part[1] = {C};
     size_t plen[1] = {nn * sizeof(float)};
     if (write_atomic(path, &h, sizeof h, part, plen, 1))
-        fprintf(stderr, "kedit stats: cannot write the cache %s (the statistic is used uncached)\n", path);
+        fprintf(stderr, "kedit: statistics: cannot write the cache %s (the statistic is used uncached)\n", path);
 }
 
 int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,

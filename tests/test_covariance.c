@@ -1,0 +1,101 @@
+/* The covariance statistics around the accumulation (whose numbers test_edit checks against PyTorch):
+ * corpus splitting, the §10.5 regularisation, and on stories260K (skipped without ../shared/data) the
+ * cache (a second request loads the file written by the first, bit for bit), resumption after an
+ * interruption (the same result as an uninterrupted pass) and the refusal of fewer tokens than d_ff. */
+#include "methods/corpus.h"
+#include "methods/covariance.h"
+#include "test.h"
+
+#include <signal.h>
+
+static void test_documents_split(void) {
+    // blank lines and top-level headings start documents; section headings stay inside; CRLF is stripped
+    const char *text = " = Alpha = \r\n first line \r\n second line\r\n \r\n after blank\n = = Section = = \n"
+                       " body\n = Beta = \n last";
+    char **docs;
+    int n = corpus_documents(text, &docs);
+    const char *want[] = {" = Alpha = \n first line \n second line", " after blank\n = = Section = = \n body",
+                          " = Beta = \n last"};
+    CHECK(n == 3, "%d documents", n);
+    for (int i = 0; i < n && i < 3; i++) CHECK(!strcmp(docs[i], want[i]), "document %d is [%s]", i, docs[i]);
+    for (int i = 0; i < n; i++) free(docs[i]);
+    free(docs);
+}
+
+/* spec §10.5: a C that is not positive definite gets εI, ε = 1e-6·tr(C)/d_ff; a PD C is left alone */
+static void test_regularise(void) {
+    const backend *be = backend_cpu();
+    int f = 4;
+    float h[16] = {0}, back[16];
+    h[0] = 2, h[5] = 0, h[10] = 1, h[15] = 3; // singular: a dead unit
+    float *C = be->alloc(sizeof h);
+    be->to_device(C, h, sizeof h);
+    double eps;
+    char err[256];
+    CHECK(!cov_regularise(be, f, C, &eps, err, sizeof err), "%s", err);
+    double want = 1e-6 * (2 + 0 + 1 + 3) / f;
+    CHECK(fabs(eps - want) <= 1e-12 * want, "ε = %g, expected %g", eps, want);
+    be->to_host(back, C, sizeof back);
+    // float32 storage: the added ε is exact on the zero entry and within one ulp (2.4e-7 at 2) on the other
+    CHECK(back[5] == (float)want && fabs(back[0] - (2 + want)) <= 2.4e-7, "diagonal %g %g", back[0], back[5]);
+    CHECK(!cov_regularise(be, f, C, &eps, err, sizeof err) && eps == 0, "a PD C was changed (ε = %g)", eps);
+    h[1] = h[4] = 5; // indefinite: [[2,5],[5,0]] has a negative eigenvalue far beyond ε
+    be->to_device(C, h, sizeof h);
+    CHECK(cov_regularise(be, f, C, &eps, err, sizeof err) != 0, "an indefinite C was accepted");
+    be->free(C);
+}
+
+static float *to_host_cov(const backend *be, const float *C, int f) {
+    float *h = malloc((size_t)f * f * sizeof(float));
+    be->to_host(h, C, (size_t)f * f * sizeof(float));
+    return h;
+}
+
+static void test_cache_resume_refusal(void) {
+    char mpath[512], tpath[512], cpath[512], err[1024];
+    if (!test_data_path(mpath, sizeof mpath, "models/stories260K/stories260K.bin") ||
+        !test_data_path(tpath, sizeof tpath, "models/stories260K/tok512.bin") ||
+        !test_data_path(cpath, sizeof cpath, "text/wikitext-2-raw-test.txt"))
+        SKIP("../shared/data (stories260K, wikitext-2) absent");
+    model m;
+    tokenizer *tok = tokenizer_load(tpath, err, sizeof err);
+    CHECK(tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err), "%s", err);
+    if (!tok) return;
+    int layers[2] = {1, 3}, f = m.cfg.d_ff;
+    volatile sig_atomic_t stop = 0;
+    cov_opts o = {.corpus = cpath, .max_tokens = 3000, .max_len = 256, .batch_tokens = 512,
+                  .cache_dir = "build/test_cov_a", .checkpoint_seconds = -1, .stop = &stop};
+    float *C1[2], *C2[2], *C3[2];
+    cov_info info[2];
+    CHECK(system("rm -rf build/test_cov_a build/test_cov_b") == 0, "cannot clear the test cache folders");
+    CHECK(!cov_get(&m, tok, layers, 2, &o, C1, info, err, sizeof err), "%s", err);
+    CHECK(!info[0].from_cache && info[0].n_tokens == 3000, "first pass: from_cache %d, %lld tokens", info[0].from_cache,
+          (long long)info[0].n_tokens);
+    CHECK(!cov_get(&m, tok, layers, 2, &o, C2, info, err, sizeof err), "%s", err);
+    CHECK(info[0].from_cache && info[1].from_cache, "the second request did not load the cache");
+    // an interrupted pass (stop already set: it checkpoints after its first batch) resumes to the same C
+    o.cache_dir = "build/test_cov_b";
+    stop = 1;
+    CHECK(cov_get(&m, tok, layers, 2, &o, C3, info, err, sizeof err) != 0, "an interrupted pass succeeded");
+    CHECK(strstr(err, "interrupted") != NULL, "message: %s", err);
+    stop = 0;
+    CHECK(!cov_get(&m, tok, layers, 2, &o, C3, info, err, sizeof err), "%s", err);
+    for (int j = 0; j < 2; j++) {
+        float *a = to_host_cov(m.be, C1[j], f), *b = to_host_cov(m.be, C2[j], f), *c = to_host_cov(m.be, C3[j], f);
+        CHECK(!memcmp(a, b, (size_t)f * f * sizeof(float)), "layer %d: the cached C differs", layers[j]);
+        CHECK(!memcmp(a, c, (size_t)f * f * sizeof(float)), "layer %d: the resumed C differs", layers[j]);
+        free(a), free(b), free(c);
+        m.be->free(C1[j]), m.be->free(C2[j]), m.be->free(C3[j]);
+    }
+    o.max_tokens = f - 1; // fewer tokens than d_ff: refused
+    CHECK(cov_get(&m, tok, layers, 2, &o, C1, info, err, sizeof err) != 0, "%d tokens were accepted", f - 1);
+    tokenizer_free(tok);
+    model_free(&m);
+}
+
+int main(void) {
+    RUN(test_documents_split);
+    RUN(test_regularise);
+    RUN(test_cache_resume_refusal);
+    return TEST_SUMMARY();
+}

@@ -11,10 +11,15 @@
  *     reference's printed margins show are absent; 1e-4 leaves two orders of room.
  *   - GRACE: keys (activations) and ε ≤ 1e-5 relative; values after a few Adam steps ≤ 1e-4 relative (as
  *     FT); logits of the adapted model max-abs ≤ 1e-4 (as tests/test_forward.c); codebook decisions and
- *     greedy tokens exactly (the reference checks every decision's margin is ≥ 1e-3). */
+ *     greedy tokens exactly (the reference checks every decision's margin is ≥ 1e-3).
+ *   - PMET: a₀, m₀ (activations) ≤ 1e-5 relative; δ_attn, δ_mlp after 8–20 Adam steps ≤ 1e-4 relative
+ *     (as FT); Δ per layer and the accumulated W − W₀ ≤ 1e-4 relative (a float64 solve of a
+ *     well-conditioned system from those inputs); pass counts and the pass of the nll_factor drop
+ *     exactly (the reference checks each decision is ≥ 1e-3 from flipping). */
 #include "backend.h"
 #include "methods/ft.h"
 #include "methods/grace.h"
+#include "methods/pmet.h"
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"
@@ -232,23 +237,46 @@ static void test_ft_gpt2_wout_box(void) { ft_case("ft_gpt2_out"); }
 static void test_ft_gpt2_win(void) { ft_case("ft_gpt2_in"); }
 static void test_ft_llama_early_stop(void) { ft_case("ft_llama_out"); }
 
-/* FT-L with EE's gpt2-xl settings scaled to the fixture raises p(y | x) of a one-token target; saving,
- * resetting and loading the state restores the edited weights exactly; a foreign state is refused */
-static void test_ft_behaviour_and_state(void) {
+/* a configs/ file as parsed JSON (NULL with a failed check) */
+static cJSON *config_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return NULL;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    CHECK(j != NULL, "%s does not parse", path);
+    return j;
+}
+
+/* FT-L with the tiny models' configurations raises p(y | x) of a one-token target (the box of the GPT-2
+ * file, ±5e-4 around W, allows less); saving, resetting and loading the state restores the edited weights
+ * exactly; a foreign state and bad requests are refused */
+static void ft_behaviour(const char *arch, const char *config, double min_gain) {
     model m;
-    if (load_model("gpt2", &m)) return;
-    ft_hparams h = {.layer = 0, .which = 0, .num_steps = 25, .lr = 5e-3f, .norm_constraint = 0, .stop_loss = 1e-2f};
+    if (load_model(arch, &m)) return;
     char err[512];
+    cJSON *j = config_json(config);
+    ft_hparams h;
+    CHECK(j && ft_hparams_parse(j, config, &h, err, sizeof err) == 0, "%s", err);
+    cJSON_Delete(j);
     ft_state *s = ft_create(&m, &h, err, sizeof err);
     CHECK(s != NULL, "%s", err);
-    int prompt[] = {17, 42, 5, 88, 23}, target[] = {61};
+    if (!s) {
+        model_free(&m);
+        return;
+    }
+    int prompt[] = {1, 42, 5, 88, 23}, target[] = {61};
     double before = target_nll(&m, prompt, 5, target, 1, NULL, 0);
     ft_request rq = {prompt, 5, target, 1};
     ft_result res;
     CHECK(ft_edit(s, &rq, 1, &res, err, sizeof err) == 0, "%s", err);
     double after = target_nll(&m, prompt, 5, target, 1, NULL, 0);
-    printf("    FT-L: p(target) %.4f → %.4f (%d steps)\n", exp(-before), exp(-after), res.steps);
-    CHECK(after < before - 0.5, "FT-L did not raise the target probability: NLL %.4f → %.4f", before, after);
+    printf("    FT-L %s: p(target) %.4f → %.4f (%d steps)\n", config, exp(-before), exp(-after), res.steps);
+    CHECK(after < before - min_gain, "FT-L did not raise the target probability enough: NLL %.4f → %.4f", before,
+          after);
 
     const linear *W;
     const float *W0, *b0;
@@ -264,14 +292,16 @@ static void test_ft_behaviour_and_state(void) {
     CHECK(ft_load(s, buf, len, err, sizeof err) == 0, "%s", err);
     float *loaded = device_to_host(m.be, W->w, nw);
     CHECK(max_abs_diff(loaded, edited, (long)nw) == 0, "ft_load did not restore the edited weights");
+    CHECK(ft_load(s, buf, 5, err, sizeof err) != 0, "a truncated state was accepted");
     ((char *)buf)[0] = 'X';
     CHECK(ft_load(s, buf, len, err, sizeof err) != 0 && strstr(err, "FT state"), "a bad magic was accepted");
-    CHECK(ft_load(s, buf, 5, err, sizeof err) != 0, "a truncated state was accepted");
     ft_hparams bad = h;
     bad.layer = 7;
     CHECK(ft_create(&m, &bad, err, sizeof err) == NULL && strstr(err, "layer 7"), "layer 7 of 3 accepted");
-    ft_request empty = {prompt, 0, target, 1};
+    ft_request empty = {prompt, 0, target, 1}, foreign = {prompt, 5, (int[]){500}, 1};
     CHECK(ft_edit(s, &empty, 1, &res, err, sizeof err) != 0, "an empty prompt was accepted");
+    CHECK(ft_edit(s, &foreign, 1, &res, err, sizeof err) != 0 && strstr(err, "vocabulary"),
+          "a target outside the vocabulary was accepted");
     free(buf);
     free(edited);
     free(reset);
@@ -279,6 +309,55 @@ static void test_ft_behaviour_and_state(void) {
     free(loaded);
     ft_free(s);
     model_free(&m);
+}
+
+static void test_ft_behaviour_llama(void) { ft_behaviour("llama", "configs/ft_tiny-llama.json", 0.5); }
+static void test_ft_behaviour_gpt2_box(void) { ft_behaviour("gpt2", "configs/ft_tiny-gpt2.json", 0.0); }
+
+/* every FT and GRACE file of configs/ parses; the parsers name the file and field of a bad value */
+static void test_baseline_configs(void) {
+    const char *models[] = {"gpt2-xl", "gpt-j-6B", "llama-2-7b", "tiny-gpt2", "tiny-llama"};
+    char path[128], err[512];
+    for (int i = 0; i < 5; i++) {
+        ft_hparams fh;
+        grace_hparams gh;
+        snprintf(path, sizeof path, "configs/ft_%s.json", models[i]);
+        cJSON *j = config_json(path);
+        CHECK(j && ft_hparams_parse(j, path, &fh, err, sizeof err) == 0, "%s", err);
+        cJSON_Delete(j);
+        snprintf(path, sizeof path, "configs/grace_%s.json", models[i]);
+        j = config_json(path);
+        CHECK(j && grace_hparams_parse(j, path, &gh, err, sizeof err) == 0, "%s", err);
+        cJSON_Delete(j);
+    }
+    static const struct { const char *json, *field; } bad[] = {
+        {"{\"layers\": [0], \"rewrite_module_tmp\": \"transformer.h.{}.attn.c_proj\", \"num_steps\": 5, \"lr\": 1e-3}",
+         "rewrite_module_tmp"},
+        {"{\"layers\": [0, 1], \"rewrite_module_tmp\": \"transformer.h.{}.mlp.c_proj\", \"num_steps\": 5, \"lr\": 1e-3}",
+         "layers"},
+        {"{\"layers\": [0], \"rewrite_module_tmp\": \"transformer.h.{}.mlp.c_proj\", \"num_steps\": 5, \"lr\": -1}", "lr"},
+        {"{\"layers\": [0], \"rewrite_module_tmp\": \"transformer.h.{}.mlp.c_proj\", \"num_steps\": 5, \"lr\": 1e-3, "
+         "\"objective_optimization\": \"target_new\"}", "objective_optimization"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cJSON *j = cJSON_Parse(bad[i].json);
+        ft_hparams fh;
+        err[0] = 0;
+        CHECK(ft_hparams_parse(j, "x.json", &fh, err, sizeof err) != 0 && strstr(err, "x.json") &&
+                  strstr(err, bad[i].field), "bad FT file %zu: \"%s\"", i, err);
+        cJSON_Delete(j);
+    }
+    cJSON *j = cJSON_Parse("{\"layers\": [3], \"inner_params\": \"model.layers[27].mlp.down_proj.weight\", "
+                           "\"edit_lr\": 1, \"n_iter\": 5, \"eps\": 1}");
+    grace_hparams gh;
+    CHECK(grace_hparams_parse(j, "g.json", &gh, err, sizeof err) != 0 && strstr(err, "inner_params"),
+          "a GRACE file whose module and layers disagree was accepted: \"%s\"", err);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"layers\": [3], \"inner_params\": \"model.layers[3].mlp.down_proj.weight\", \"edit_lr\": 1, "
+                    "\"n_iter\": 5, \"eps\": 1, \"dist_fn\": \"cos\"}");
+    CHECK(grace_hparams_parse(j, "g.json", &gh, err, sizeof err) != 0 && strstr(err, "dist_fn"),
+          "an unimplemented GRACE distance was accepted: \"%s\"", err);
+    cJSON_Delete(j);
 }
 
 /* ---------------------------------------------------------------- GRACE */
@@ -398,13 +477,16 @@ static void grace_case(const char *name) {
 static void test_grace_gpt2_win(void) { grace_case("grace_gpt2_in"); }
 static void test_grace_llama_wout(void) { grace_case("grace_llama_out"); }
 
-/* GRACE with EE's settings (lr 1, ε₀ 1) raises the target probability on its prompt, leaves an unrelated
- * prompt untouched, keeps its codebook across edits, and saves/loads it exactly */
+/* GRACE with the tiny Llama's configuration (EE's lr 1, ε₀ 1) raises the target probability on its
+ * prompt, leaves an unrelated prompt untouched, keeps its codebook across edits, and saves/loads it */
 static void test_grace_behaviour_and_state(void) {
     model m;
     if (load_model("llama", &m)) return;
-    grace_hparams h = {.layer = 2, .which = 0, .n_iter = 50, .edit_lr = 1.0f, .eps = 1.0, .seed = 7};
     char err[512];
+    cJSON *j = config_json("configs/grace_tiny-llama.json");
+    grace_hparams h;
+    CHECK(j && grace_hparams_parse(j, "configs/grace_tiny-llama.json", &h, err, sizeof err) == 0, "%s", err);
+    cJSON_Delete(j);
     grace_state *g = grace_create(&m, &h, err, sizeof err);
     CHECK(g != NULL, "%s", err);
     int p1[] = {1, 40, 12, 77, 9, 31}, y1[] = {55, 18}, p2[] = {1, 93, 4, 60, 27}, y2[] = {70};
@@ -465,13 +547,159 @@ static void test_grace_behaviour_and_state(void) {
     model_free(&m);
 }
 
+/* ---------------------------------------------------------------- PMET */
+
+static tok_seq json_seq(const cJSON *o) {
+    tok_seq t;
+    t.ids = int_array(item(o, "ids"), &t.len);
+    t.lookup = (int)num(o, "lookup");
+    return t;
+}
+
+/* the request of one edit as edit_prompts (fixed templates given as ids) */
+static void json_prompts(const cJSON *e, edit_prompts *p) {
+    const cJSON *ctx = item(e, "ctx");
+    int n = cJSON_GetArraySize(ctx), ng, ny;
+    tok_seq *c = malloc((size_t)n * sizeof *c);
+    for (int i = 0; i < n; i++) c[i] = json_seq(cJSON_GetArrayItem(ctx, i));
+    int *groups = int_array(item(e, "groups"), &ng), *y = int_array(item(e, "target"), &ny);
+    tok_seq kl = json_seq(item(e, "kl"));
+    edit_prompts_from_ids(n, c, groups, &kl, y, ny, p);
+    for (int i = 0; i < n; i++) free(c[i].ids);
+    free(c), free(groups), free(y), free(kl.ids);
+}
+
+/* the relative error of x against the reference tensor, checked ≤ tol; *worst keeps the largest */
+static void check_vec(const ref *r, const char *name, const float *x, int64_t n, double tol, double *worst) {
+    int64_t rn;
+    float *v = ref_f32(r, name, &rn);
+    if (!v) return;
+    double e = rel_err(x, v, n);
+    CHECK(rn == n && e <= tol, "%s: relative error %.3g > %.0e", name, e, tol);
+    if (e > *worst) *worst = e;
+    free(v);
+}
+
+/* the test's apply step of pmet_edit: Δ_i against the reference, then W_out of layer i += f32(Δ_i) */
+typedef struct pmet_apply_ctx {
+    model *m;
+    const ref *r;
+    const char *name;
+    int k;
+    const int *layers;
+    double *const *delta;
+    double worst; /* largest relative error of a Δ */
+} pmet_apply_ctx;
+
+static void pmet_apply(void *ctx, int i) {
+    pmet_apply_ctx *a = ctx;
+    const backend *be = a->m->be;
+    size_t nw = (size_t)a->m->cfg.d * a->m->cfg.d_ff;
+    float *d32 = be->alloc(nw * sizeof(float)), *dh = malloc(nw * sizeof(float)); // (d, d_ff) f32(Δ_i)
+    be->f64_to_f32(a->delta[i], d32, (int64_t)nw);
+    be->to_host(dh, d32, nw * sizeof(float));
+    char tname[96];
+    snprintf(tname, sizeof tname, "%s_delta_%d_%d", a->name, a->k, i);
+    check_vec(a->r, tname, dh, (int64_t)nw, 1e-4, &a->worst);
+    be->axpy((int64_t)nw, 1.0f, d32, a->m->layers[a->layers[i]].mlp_out.w); // W_l ← W_l + Δ_l
+    be->free(d32);
+    free(dh);
+}
+
+static void pmet_case(const char *name) {
+    ref r;
+    if (ref_open(&r)) return;
+    const cJSON *c = item(r.cases, name);
+    CHECK(c != NULL, "case %s missing from cases.json", name);
+    model m;
+    if (!c || load_model(cJSON_GetStringValue(item(c, "arch")), &m)) {
+        ref_close(&r);
+        return;
+    }
+    const backend *be = m.be;
+    int E, d = m.cfg.d, f = m.cfg.d_ff;
+    int *layers = int_array(item(c, "layers"), &E), L = layers[E - 1];
+    pmet_z_opts zo = {.layer = L, .steps = (int)num(c, "steps"), .lr = (float)num(c, "lr"),
+                      .weight_decay = (float)num(c, "weight_decay"), .kl_factor = (float)num(c, "kl_factor"),
+                      .clamp_norm_factor = (float)num(c, "clamp_norm_factor"),
+                      .nll_factor = (float)num(c, "nll_factor"), .stop_loss = (float)num(c, "stop_loss")};
+    double lambda = num(c, "mom2_update_weight");
+    char tname[96], err[512];
+    size_t nw = (size_t)d * f;
+    float **C = calloc((size_t)E, sizeof *C), **W0 = calloc((size_t)E, sizeof *W0);
+    double **delta = calloc((size_t)E, sizeof *delta);
+    for (int i = 0; i < E; i++) {
+        snprintf(tname, sizeof tname, "%s_C_%d", name, i);
+        float *Ch = ref_f32(&r, tname, NULL);
+        C[i] = be->alloc((size_t)f * f * sizeof(float)); // (d_ff, d_ff)
+        if (Ch) be->to_device(C[i], Ch, (size_t)f * f * sizeof(float));
+        free(Ch);
+        delta[i] = be->alloc(nw * sizeof(double)); // (d, d_ff) Δ_i
+        W0[i] = device_to_host(be, m.layers[layers[i]].mlp_out.w, nw);
+    }
+    float *a0 = malloc((size_t)d * sizeof(float)), *m0 = malloc((size_t)d * sizeof(float));
+    float *da = malloc((size_t)d * sizeof(float)), *dm = malloc((size_t)d * sizeof(float));
+    double worst[4] = {0}; // largest relative errors: a₀/m₀, δs, Δ, W − W₀
+    const cJSON *edits = item(c, "edits");
+    for (int k = 0; k < cJSON_GetArraySize(edits); k++) {
+        const cJSON *e = cJSON_GetArrayItem(edits, k);
+        edit_prompts p;
+        json_prompts(e, &p);
+        double before = target_nll(&m, p.ctx[0].ids, p.ctx[0].len, p.y, p.ny, NULL, 0);
+        pmet_z_result zr;
+        CHECK(pmet_compute_zs(&m, &p, &zo, a0, m0, da, dm, &zr) == 0, "%s edit %d: compute_zs failed", name, k);
+        CHECK(zr.passes == (int)num(e, "passes") && zr.nll_drop_pass == (int)num(e, "nll_drop_pass"),
+              "%s edit %d: %d passes, nll drop at %d; reference %d, %d", name, k, zr.passes, zr.nll_drop_pass,
+              (int)num(e, "passes"), (int)num(e, "nll_drop_pass"));
+        const char *vn[] = {"a0", "m0", "delta_attn", "delta_mlp"};
+        const float *vv[] = {a0, m0, da, dm};
+        for (int j = 0; j < 4; j++) {
+            snprintf(tname, sizeof tname, "%s_%s_%d", name, vn[j], k);
+            check_vec(&r, tname, vv[j], d, j < 2 ? 1e-5 : 1e-4, &worst[j / 2]);
+        }
+        pmet_apply_ctx ac = {&m, &r, name, k, layers, delta, 0};
+        pmet_z_result zr2;
+        CHECK(pmet_edit(&m, &p, 1, &zo, E, layers, C, lambda, delta, pmet_apply, &ac, &zr2, err, sizeof err) == 0,
+              "%s", err);
+        CHECK(zr2.passes == zr.passes && zr2.prob_final == zr.prob_final, "pmet_edit's target vectors differ");
+        worst[2] = fmax(worst[2], ac.worst);
+        double after = target_nll(&m, p.ctx[0].ids, p.ctx[0].len, p.y, p.ny, NULL, 0);
+        printf("    %s edit %d: %d passes, p (compute_zs) %.4f → %.4f; p(target | bare prompt) %.4f → %.4f\n", name,
+               k, zr.passes, zr.prob_init, zr.prob_final, exp(-before), exp(-after));
+        CHECK(after < before, "%s edit %d: the target's NLL rose %.4f → %.4f", name, k, before, after);
+        edit_prompts_free(&p);
+    }
+    for (int i = 0; i < E; i++) { // the accumulated update
+        float *W = device_to_host(be, m.layers[layers[i]].mlp_out.w, nw);
+        for (size_t j = 0; j < nw; j++) W[j] -= W0[i][j];
+        snprintf(tname, sizeof tname, "%s_W_%d", name, i);
+        check_vec(&r, tname, W, (int64_t)nw, 1e-4, &worst[3]);
+        free(W);
+        free(W0[i]);
+        be->free(C[i]);
+        be->free(delta[i]);
+    }
+    printf("    %s: largest relative errors: a₀, m₀ %.2e; δ_attn, δ_mlp %.2e; Δ %.2e; W − W₀ %.2e\n", name, worst[0],
+           worst[1], worst[2], worst[3]);
+    free(C), free(W0), free(delta), free(layers), free(a0), free(m0), free(da), free(dm);
+    model_free(&m);
+    ref_close(&r);
+}
+
+static void test_pmet_gpt2(void) { pmet_case("pmet_gpt2"); }
+static void test_pmet_llama_nll_drop(void) { pmet_case("pmet_llama"); }
+
 int main(void) {
     RUN(test_ft_gpt2_wout_box);
     RUN(test_ft_gpt2_win);
     RUN(test_ft_llama_early_stop);
-    RUN(test_ft_behaviour_and_state);
+    RUN(test_ft_behaviour_llama);
+    RUN(test_ft_behaviour_gpt2_box);
+    RUN(test_baseline_configs);
     RUN(test_grace_gpt2_win);
     RUN(test_grace_llama_wout);
     RUN(test_grace_behaviour_and_state);
+    RUN(test_pmet_gpt2);
+    RUN(test_pmet_llama_nll_drop);
     return TEST_SUMMARY();
 }

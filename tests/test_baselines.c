@@ -17,6 +17,7 @@
  *     well-conditioned system from those inputs); pass counts and the pass of the nll_factor drop
  *     exactly (the reference checks each decision is ≥ 1e-3 from flipping). */
 #include "backend.h"
+#include "methods/editor.h"
 #include "methods/ft.h"
 #include "methods/grace.h"
 #include "methods/pmet.h"
@@ -689,6 +690,56 @@ static void pmet_case(const char *name) {
 static void test_pmet_gpt2(void) { pmet_case("pmet_gpt2"); }
 static void test_pmet_llama_nll_drop(void) { pmet_case("pmet_llama"); }
 
+/* the editor's form of an edit (from edit_prompts: bare prompt and target) gives exactly the direct call's
+ * result, with its losses and probabilities in the outcome */
+static void test_editor_forms(void) {
+    model m1, m2;
+    if (load_model("llama", &m1) || load_model("llama", &m2)) return;
+    int prompt[] = {1, 40, 12, 77, 9, 31}, target[] = {55, 18};
+    tok_seq bare = {prompt, 6, 4}, kl = {prompt, 5, 4};
+    int group = 0;
+    edit_prompts p;
+    edit_prompts_from_ids(1, &bare, &group, &kl, target, 2, &p);
+    char err[512];
+    ft_hparams fh = {.layer = 2, .which = 0, .num_steps = 5, .lr = 5e-3f, .stop_loss = 1e-2f};
+    ft_state *f1 = ft_create(&m1, &fh, err, sizeof err), *f2 = ft_create(&m2, &fh, err, sizeof err);
+    ft_request rq = {prompt, 6, target, 2};
+    ft_result res;
+    edit_outcome out;
+    CHECK(ft_edit(f1, &rq, 1, &res, err, sizeof err) == 0, "%s", err);
+    CHECK(ft_edit_prompts(f2, &p, 1, &out, err, sizeof err) == 0, "%s", err);
+    size_t nw = (size_t)m1.cfg.d * m1.cfg.d_ff;
+    float *w1 = device_to_host(m1.be, m1.layers[2].mlp_out.w, nw), *w2 = device_to_host(m2.be, m2.layers[2].mlp_out.w, nw);
+    CHECK(!memcmp(w1, w2, nw * sizeof(float)), "ft_edit_prompts and ft_edit disagree");
+    CHECK(out.loss_init == res.loss_first && out.loss_final == res.loss_last && out.z_passes == res.steps &&
+              fabs(out.prob_final - exp(-res.loss_last)) < 1e-12 && out.prob_final > out.prob_init,
+          "FT outcome: loss %g → %g, prob %g → %g, %d steps", out.loss_init, out.loss_final, out.prob_init,
+          out.prob_final, out.z_passes);
+    ft_free(f1);
+    ft_free(f2);
+    grace_hparams gh = {.layer = 1, .which = 0, .n_iter = 5, .edit_lr = 0.5f, .eps = 1.0, .seed = 3};
+    grace_state *g1 = grace_create(&m1, &gh, err, sizeof err), *g2 = grace_create(&m2, &gh, err, sizeof err);
+    grace_result gr;
+    CHECK(grace_edit(g1, prompt, 6, target, 2, NULL, &gr, err, sizeof err) == 0, "%s", err);
+    CHECK(grace_edit_prompts(g2, &p, 1, &out, err, sizeof err) == 0, "%s", err);
+    int dk, dv;
+    grace_dims(g1, &dk, &dv);
+    CHECK(grace_size(g1) == 1 && grace_size(g2) == 1 &&
+              !memcmp(grace_keys(g1), grace_keys(g2), (size_t)dk * sizeof(float)) &&
+              !memcmp(grace_values(g1), grace_values(g2), (size_t)dv * sizeof(float)),
+          "grace_edit_prompts and grace_edit disagree");
+    CHECK(out.loss_init == gr.loss_first && out.loss_final == gr.loss_last && out.z_passes == 5 &&
+              out.prob_final > out.prob_init, "GRACE outcome: loss %g → %g, %d steps", out.loss_init, out.loss_final,
+          out.z_passes);
+    grace_free(g1);
+    grace_free(g2);
+    edit_prompts_free(&p);
+    free(w1);
+    free(w2);
+    model_free(&m1);
+    model_free(&m2);
+}
+
 int main(void) {
     RUN(test_ft_gpt2_wout_box);
     RUN(test_ft_gpt2_win);
@@ -701,5 +752,6 @@ int main(void) {
     RUN(test_grace_behaviour_and_state);
     RUN(test_pmet_gpt2);
     RUN(test_pmet_llama_nll_drop);
+    RUN(test_editor_forms);
     return TEST_SUMMARY();
 }

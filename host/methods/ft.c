@@ -1,10 +1,12 @@
 #include "ft.h"
 
 #include "blob.h"
+#include "editor.h"
 #include "hp_fields.h"
 #include "lower_blocks.h"
 #include "transformer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,18 @@ int ft_edit(ft_state *s, const ft_request *r, int n, ft_result *res, char *err, 
     res->steps = t;
     for (int i = 0; i < n; i++) free(resid[i]);
     free(resid);
+    return rc;
+}
+
+int ft_edit_prompts(ft_state *s, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+    ft_request *r = calloc((size_t)(n > 0 ? n : 1), sizeof *r);
+    for (int j = 0; j < n; j++) r[j] = (ft_request){p[j].ctx[0].ids, p[j].ctx[0].len, p[j].y, p[j].ny};
+    ft_result res;
+    int rc = ft_edit(s, r, n, &res, err, errlen);
+    for (int j = 0; !rc && out && j < n; j++)
+        out[j] = (edit_outcome){.prob_init = exp(-res.loss_first), .prob_final = exp(-res.loss_last),
+                                .loss_init = res.loss_first, .loss_final = res.loss_last, .z_passes = res.steps};
+    free(r);
     return rc;
 }
 

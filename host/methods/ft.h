@@ -57,6 +57,14 @@ void ft_free(ft_state *s);
  * on a bad request (empty prompt or target, too long, ids outside the vocabulary). */
 int ft_edit(ft_state *s, const ft_request *r, int n, ft_result *res, char *err, size_t errlen);
 
+/* The editor's form of an edit (editor_impl.h's edit op): request j is p[j]'s bare prompt (ctx[0]) and
+ * target y; out[j] gets the objective's first- and last-epoch loss and exp(−loss) as the probability
+ * (the geometric-mean probability of the target tokens at the last prompt position), and the steps. */
+struct edit_prompts;
+struct edit_outcome;
+int ft_edit_prompts(ft_state *s, const struct edit_prompts *p, int n, struct edit_outcome *out, char *err,
+                    size_t errlen);
+
 /* the trained matrix and bias on the model (device) and their W₀ copies (device; b, b0 NULL without bias) */
 void ft_weights(const ft_state *s, const linear **W, const float **W0, const float **b0);
 

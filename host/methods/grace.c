@@ -1,6 +1,7 @@
 #include "grace.h"
 
 #include "blob.h"
+#include "editor.h"
 #include "hp_fields.h"
 #include "lower_blocks.h"
 #include "sample.h"
@@ -293,6 +294,18 @@ int grace_edit(grace_state *g, const int *prompt, int n_prompt, const int *targe
     free(resid);
     free(x);
     return rc;
+}
+
+int grace_edit_prompts(grace_state *g, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+    for (int j = 0; j < n; j++) {
+        grace_result res;
+        if (grace_edit(g, p[j].ctx[0].ids, p[j].ctx[0].len, p[j].y, p[j].ny, NULL, &res, err, errlen)) return -1;
+        if (out)
+            out[j] = (edit_outcome){.prob_init = exp(-res.loss_first), .prob_final = exp(-res.loss_last),
+                                    .loss_init = res.loss_first, .loss_final = res.loss_last,
+                                    .z_passes = res.trained >= 0 ? g->h.n_iter : 0};
+    }
+    return 0;
 }
 
 int grace_eval_hooks(const grace_state *g, const kbatch *b, const kpos *at, int n, grace_hook *out, char *err,

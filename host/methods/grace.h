@@ -70,6 +70,14 @@ void grace_free(grace_state *g);
 int grace_edit(grace_state *g, const int *prompt, int n_prompt, const int *target, int n_target,
                const float *cold_value, grace_result *res, char *err, size_t errlen);
 
+/* The editor's form of n edits (editor_impl.h's edit op), one after another: request j is p[j]'s bare
+ * prompt (ctx[0]) and target y; out[j] gets the training loss before the first and the last step, exp(−loss)
+ * as the probability, and the steps. */
+struct edit_prompts;
+struct edit_outcome;
+int grace_edit_prompts(grace_state *g, const struct edit_prompts *p, int n, struct edit_outcome *out, char *err,
+                       size_t errlen);
+
 /* the codebook: n keys (n × dim_key), values (n × dim_value), radii; host memory owned by g */
 int grace_size(const grace_state *g);
 void grace_dims(const grace_state *g, int *dim_key, int *dim_value);

@@ -200,7 +200,8 @@ static void codebook_update(grace_state *g, const float *q, const int *label, in
     }
 }
 
-/* the query at (0, pos) of one sequence, from the block input resid (NULL: from the embeddings) */
+/* the queries at the n positions at (q: n × dk), the blocks below the adapter's starting from resid (their
+ * output, lower_blocks_resid; NULL: from the embeddings) */
 static int capture_query(const grace_state *g, const kbatch *b, const kpos *at, int n, const float *resid,
                          float *q) {
     khook cap = {HOOK_CAPTURE, g->q_site, g->h.layer, n, at, q, false};

@@ -49,7 +49,8 @@ typedef struct editor editor;
 editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen);
 int editor_prepare(editor *e, const editor_resources *r, char *err, size_t errlen);
 
-/* n requests as one edit call (batch size n); out: n outcomes (may be NULL) */
+/* n requests as one edit call (batch size n); out: n outcomes (may be NULL). After a failure the weights
+ * and the method's state may be half updated: editor_reset before editing again. */
 int editor_edit(editor *e, const edit_request *req, int n, edit_outcome *out, char *err, size_t errlen);
 /* the same from token-level prompts (p: n requests) */
 int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen);

@@ -40,7 +40,7 @@ static edit_row edit_of(int i) {
 
 static norm_row norm_of(int matrix, int i) {
     return (norm_row){.l1_diff = 1e-4 * (i + 1) * (matrix + 1), .fro_diff = 0.5 * (i + 1), .fro_step = 0.5,
-                      .l1 = 0.02 + 1e-4 * i};
+                      .l1 = 0.02 + 1e-4 * i, .codebook_size = NAN, .values_norm = NAN};
 }
 
 static results_meta meta_of(const char *model, const char *method) {

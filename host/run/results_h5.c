@@ -257,6 +257,8 @@ static const column norm_columns[] = {
     {"fro_diff", offsetof(norm_record, n.fro_diff), false, "||W - W0||_F"},
     {"fro_step", offsetof(norm_record, n.fro_step), false, "||Delta W of this edit||_F"},
     {"l1", offsetof(norm_record, n.l1), false, "||W||_1 / numel"},
+    {"codebook_size", offsetof(norm_record, n.codebook_size), false, "GRACE: keys in the codebook (NaN otherwise)"},
+    {"values_norm", offsetof(norm_record, n.values_norm), false, "GRACE: ||values||_F of the codebook (NaN otherwise)"},
 };
 #define N_NORM_COLS (sizeof norm_columns / sizeof *norm_columns)
 

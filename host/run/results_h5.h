@@ -45,6 +45,7 @@ typedef struct norm_row {
     double fro_diff; /* ‖W − W₀‖_F */
     double fro_step; /* ‖ΔW of this edit‖_F */
     double l1;       /* ‖W‖₁ / numel (the poster's L1 curve) */
+    double codebook_size, values_norm; /* GRACE's adapter (its matrix norms are NaN); NaN for the others */
 } norm_row;
 
 /* The re-evaluation of all edits so far at a checkpoint: one row of each retention matrix. */

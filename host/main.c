@@ -14,6 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text (or of each line of standard input)"},
     {"generate", cmd_generate, "generate text from a model (greedy or top-k sampling)"},
+    {"stats", cmd_stats, "covariance statistics of W_out inputs over a corpus (cached, resumable)"},
     {"sweep", cmd_sweep, "expand a grid of run configurations into task files and a Slurm array script"},
     {"table", cmd_table, "print the paper's Table 2 (Eff/Par/Spe/Avg per checkpoint) from results files"},
 };

@@ -4,15 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "$NAME/rest" reads NAME from the environment; KEDIT_DATA defaults to ../shared/data (the shared data),
+ * KEDIT_MODELS to checkpoints (where downloaded Hugging Face folders go) */
 char *run_config_path(const char *p) {
-    const char *prefix = "$KEDIT_DATA/";
-    if (strncmp(p, prefix, strlen(prefix)) != 0) return strdup(p);
-    const char *root = getenv("KEDIT_DATA");
-    if (!root || !*root) root = "../shared/data";
-    size_t n = strlen(root) + strlen(p);
-    char *out = malloc(n);
-    snprintf(out, n, "%s/%s", root, p + strlen(prefix));
-    return out;
+    static const char *const vars[][2] = {{"KEDIT_DATA", "../shared/data"}, {"KEDIT_MODELS", "checkpoints"}};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        size_t k = strlen(vars[i][0]);
+        if (p[0] != '$' || strncmp(p + 1, vars[i][0], k) || p[k + 1] != '/') continue;
+        const char *root = getenv(vars[i][0]);
+        if (!root || !*root) root = vars[i][1];
+        size_t n = strlen(root) + strlen(p + k + 1) + 1;
+        char *out = malloc(n);
+        snprintf(out, n, "%s%s", root, p + k + 1);
+        return out;
+    }
+    return strdup(p);
 }
 
 typedef struct reader {

@@ -1,8 +1,8 @@
 /* The configuration of one sequential-editing run (`kedit run --config FILE`): what to edit, with which
  * method, on which requests, how to evaluate, and where to write. JSON; every field but model, hparams,
  * dataset.path and output has a default. Paths are taken relative to the current folder; a path that
- * begins with "$KEDIT_DATA/" reads from $KEDIT_DATA (default ../shared/data). configs/README.md lists the
- * fields. */
+ * begins with "$KEDIT_DATA/" reads from $KEDIT_DATA (default ../shared/data), one that begins with
+ * "$KEDIT_MODELS/" from $KEDIT_MODELS (default checkpoints). configs/README.md lists the fields. */
 #ifndef KEDIT_RUN_CONFIG_H
 #define KEDIT_RUN_CONFIG_H
 
@@ -43,7 +43,7 @@ int run_config_load(const char *path, run_config *c, char *err, size_t errlen);
 int run_config_from_json(cJSON *json, const char *source, run_config *c, char *err, size_t errlen);
 void run_config_free(run_config *c);
 
-/* a path with "$KEDIT_DATA/" resolved, malloc'd */
+/* a path with "$KEDIT_DATA/" or "$KEDIT_MODELS/" resolved, malloc'd */
 char *run_config_path(const char *p);
 
 #endif

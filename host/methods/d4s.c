@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define D4S_MAGIC "KEDITD4S"
-#define D4S_VERSION 1u
+#define D4S_VERSION 2u /* 2: the batch sizes, so that a replay takes the same batches */
 #define LOG_CHUNK 256 /* edits per upload when the log rebuilds a layer */
 
 typedef struct d4s_layer_state {
@@ -28,6 +28,8 @@ struct d4s_state {
     d4s_layer_state *ly;          /* E layers */
     int64_t t, cap;         /* edits begun; log capacity in edits */
     double *log;            /* (cap, d + E·d_ff) host: r_t, then k_{t,0}, …, k_{t,E−1} */
+    int64_t n_batch, batch_cap; /* batches begun; capacity of batch_len */
+    int32_t *batch_len;     /* (batch_cap) edits of each batch, in order */
     int batch_n;            /* edits of the open batch (0: none) */
     unsigned char *done;    /* E flags: layer updated in the open batch */
     int scratch_n;          /* edits the batch scratch holds */
@@ -135,6 +137,7 @@ void d4s_free(d4s_state *s) {
     for (size_t j = 0; j < sizeof dev / sizeof *dev; j++) free_dev(be, dev[j]);
     free(s->ly);
     free(s->log);
+    free(s->batch_len);
     free(s->done);
     free(s);
 }
@@ -185,6 +188,7 @@ d4s_state *d4s_create(const backend *be, int d, int d_ff, int E, const int *laye
 
 int d4s_reset(d4s_state *s, char *err, size_t errlen) {
     s->t = 0;
+    s->n_batch = 0;
     s->batch_n = 0;
     memset(s->done, 0, (size_t)s->E);
     for (int i = 0; i < s->E; i++)
@@ -213,6 +217,17 @@ int d4s_begin(d4s_state *s, int n, const double *r, char *err, size_t errlen) {
         s->log = log;
         s->cap = cap;
     }
+    if (s->n_batch == s->batch_cap) {
+        int64_t bc = s->batch_cap ? 2 * s->batch_cap : 64;
+        int32_t *bl = realloc(s->batch_len, (size_t)bc * sizeof *bl);
+        if (!bl) {
+            snprintf(err, errlen, "D4S: out of memory growing the batch list to %lld batches", (long long)bc);
+            return -1;
+        }
+        s->batch_len = bl;
+        s->batch_cap = bc;
+    }
+    s->batch_len[s->n_batch++] = n;
     for (int j = 0; j < n; j++) {
         memcpy(rec_r(s, s->t + j), r + (size_t)j * s->d, (size_t)s->d * sizeof(double));
         memset(rec_k(s, s->t + j, 0), 0, (size_t)s->E * s->d_ff * sizeof(double));
@@ -223,7 +238,7 @@ int d4s_begin(d4s_state *s, int n, const double *r, char *err, size_t errlen) {
     return 0;
 }
 
-/* one recursive-least-squares step of layer i with key k and residual r (device vectors) */
+/* one recursive-least-squares step of the factor and Δ of layer i with key k and residual r (device) */
 static void rls_step(d4s_state *s, int i, const double *k, const double *r) {
     const backend *be = s->be;
     d4s_layer_state *l = &s->ly[i];
@@ -234,11 +249,39 @@ static void rls_step(d4s_state *s, int i, const double *k, const double *r) {
     be->dgemm(false, true, d, 1, f, -1.0, l->delta, f, k, f, 0.0, s->e, 1); // e = −Δk
     be->f64_axpy(d, 1.0 / (s->E - i), r, s->e);                          // e = r' − Δk
     be->dger_acc(d, f, 1.0 / (s->lambda + ku), s->e, s->u, l->delta, f); // Δ += e·u'ᵀ/(λ + kᵀu')
-    be->dger_acc(d, f, 1.0, r, k, l->N, f);                              // N += r·kᵀ
-    if (l->S) be->dger_acc(f, f, 1.0, k, k, l->S, f);                    // S += k·kᵀ
     be->zero(s->x, (size_t)f * sizeof(double));
     be->f64_axpy(f, 1.0 / sqrt(s->lambda), k, s->x);                     // x = k/√λ
     be->chol_update(f, l->L, s->x);                                      // A' += x·xᵀ
+}
+
+/* whether the batch of edits t0 … t0+n−1 ends past a multiple of K (an incremental refactorisation) */
+static bool crosses_refactor(const d4s_state *s, int64_t t0, int n) {
+    int K = s->o.refactor_every;
+    return s->o.solve == D4S_INCREMENTAL && K > 0 && (t0 + n) / K > t0 / K;
+}
+
+/* Layer i takes log records t0 … t0+n−1 as one batch: N += R·Kᵀ and S += K·Kᵀ (exact: one rank-n
+ * update each; incremental: n rank-1 updates), with steps the incremental path's n RLS steps of the
+ * factor and Δ, then with refactor the factor and Δ recomputed. An edit takes every step; a replay skips
+ * the steps a later refactorisation overwrites, with the same operations on N and S. */
+static int take_batch(d4s_state *s, int i, int64_t t0, int n, bool steps, bool refactor, char *err,
+                      size_t errlen) {
+    const backend *be = s->be;
+    d4s_layer_state *l = &s->ly[i];
+    int d = s->d, f = s->d_ff;
+    upload_batch(s, t0, n, i);
+    if (s->o.solve == D4S_EXACT) {
+        be->dgemm(true, false, d, f, n, 1.0, s->Rt, d, s->Kt, f, 1.0, l->N, f); // N += R·Kᵀ
+        be->dsyrk_acc(f, n, 1.0, s->K, n, l->S, f);                            // S += K·Kᵀ
+    } else {
+        for (int j = 0; j < n; j++) {
+            const double *k = s->Kt + (size_t)j * f, *r = s->Rt + (size_t)j * d;
+            if (steps) rls_step(s, i, k, r);
+            be->dger_acc(d, f, 1.0, r, k, l->N, f);           // N += r·kᵀ
+            if (l->S) be->dger_acc(f, f, 1.0, k, k, l->S, f); // S += k·kᵀ
+        }
+    }
+    return refactor ? refactor_layer(s, i, err, errlen) : 0;
 }
 
 int d4s_update_layer(d4s_state *s, int i, const double *k, char *err, size_t errlen) {
@@ -250,25 +293,16 @@ int d4s_update_layer(d4s_state *s, int i, const double *k, char *err, size_t err
         snprintf(err, errlen, "D4S: layer %d updated without a new d4s_begin", s->ly[i].layer);
         return -1;
     }
-    const backend *be = s->be;
-    d4s_layer_state *l = &s->ly[i];
-    int n = s->batch_n, d = s->d, f = s->d_ff;
+    int n = s->batch_n, f = s->d_ff;
     int64_t t0 = s->t - n;
     for (int j = 0; j < n; j++) memcpy(rec_k(s, t0 + j, i), k + (size_t)j * f, (size_t)f * sizeof(double));
-    upload_batch(s, t0, n, i);
     s->done[i] = 1;
-    if (s->o.solve == D4S_EXACT) {
-        be->dgemm(true, false, d, f, n, 1.0, s->Rt, d, s->Kt, f, 1.0, l->N, f); // N += R·Kᵀ
-        be->dsyrk_acc(f, n, 1.0, s->K, n, l->S, f);                            // S += K·Kᵀ
-        return refactor_layer(s, i, err, errlen);
-    }
-    for (int j = 0; j < n; j++) rls_step(s, i, s->Kt + (size_t)j * f, s->Rt + (size_t)j * d);
-    int K = s->o.refactor_every;
-    if (K > 0 && s->t / K > t0 / K) return refactor_layer(s, i, err, errlen);
-    return 0;
+    bool refactor = s->o.solve == D4S_EXACT || crosses_refactor(s, t0, n);
+    return take_batch(s, i, t0, n, true, refactor, err, errlen);
 }
 
 const double *d4s_delta(const d4s_state *s, int i) { return s->ly[i].delta; }
+const double *d4s_factor(const d4s_state *s, int i) { return s->ly[i].L; }
 int64_t d4s_edits(const d4s_state *s) { return s->t; }
 int d4s_layer(const d4s_state *s, int i) { return s->ly[i].layer; }
 int d4s_n_layers(const d4s_state *s) { return s->E; }
@@ -278,14 +312,14 @@ void d4s_dims(const d4s_state *s, int *d, int *d_ff) {
     *d_ff = s->d_ff;
 }
 
-/* ---- serialisation: fixed header, the layer list, then the log ---- */
+/* ---- serialisation: fixed header, the layer list, the batch sizes, then the log ---- */
 
 typedef struct d4s_header {
     char magic[8];
     uint32_t version;
     int32_t d, d_ff, E;
     double lambda;
-    int64_t t;
+    int64_t t, n_batch;
 } d4s_header;
 
 int d4s_serialise(const d4s_state *s, void **buf, size_t *len, char *err, size_t errlen) {
@@ -295,10 +329,12 @@ int d4s_serialise(const d4s_state *s, void **buf, size_t *len, char *err, size_t
                      s->ly[i].layer);
             return -1;
         }
-    d4s_header h = {.version = D4S_VERSION, .d = s->d, .d_ff = s->d_ff, .E = s->E, .lambda = s->lambda, .t = s->t};
+    d4s_header h = {.version = D4S_VERSION, .d = s->d, .d_ff = s->d_ff, .E = s->E, .lambda = s->lambda, .t = s->t,
+                    .n_batch = s->n_batch};
     memcpy(h.magic, D4S_MAGIC, 8);
+    size_t layer_bytes = (size_t)s->E * sizeof(int32_t), batch_bytes = (size_t)s->n_batch * sizeof(int32_t);
     size_t log_bytes = (size_t)s->t * rec_len(s) * sizeof(double);
-    *len = sizeof h + (size_t)s->E * sizeof(int32_t) + log_bytes;
+    *len = sizeof h + layer_bytes + batch_bytes + log_bytes;
     unsigned char *p = malloc(*len);
     if (!p) {
         snprintf(err, errlen, "D4S: out of memory serialising %zu bytes", *len);
@@ -309,9 +345,31 @@ int d4s_serialise(const d4s_state *s, void **buf, size_t *len, char *err, size_t
         int32_t li = s->ly[i].layer;
         memcpy(p + sizeof h + (size_t)i * sizeof li, &li, sizeof li);
     }
-    if (log_bytes) memcpy(p + sizeof h + (size_t)s->E * sizeof(int32_t), s->log, log_bytes);
+    if (batch_bytes) memcpy(p + sizeof h + layer_bytes, s->batch_len, batch_bytes);
+    if (log_bytes) memcpy(p + sizeof h + layer_bytes + batch_bytes, s->log, log_bytes);
     *buf = p;
     return 0;
+}
+
+/* Layer i of an empty state takes the logged batches in order, as the edits did: every batch moves N
+ * and S; the factor and Δ are recomputed where the edits recomputed them last (exact: after the last
+ * batch; incremental: at the last refactorisation, with RLS steps only for the batches after it). The
+ * edits' operations on the same inputs, so the state is bitwise the one that wrote the log. */
+static int replay_layer(d4s_state *s, int i, int64_t T, char *err, size_t errlen) {
+    int64_t last_refactor = -1, t = 0; // incremental: the last batch whose update refactorised
+    for (int64_t b = 0; b < s->n_batch; t += s->batch_len[b++])
+        if (crosses_refactor(s, t, s->batch_len[b])) last_refactor = b;
+    s->t = 0;
+    int rc = 0;
+    for (int64_t b = 0; b < s->n_batch && !rc; b++) {
+        int n = s->batch_len[b];
+        int64_t t0 = s->t;
+        s->t += n;
+        bool refactor = s->o.solve == D4S_EXACT ? b == s->n_batch - 1 : b == last_refactor;
+        rc = take_batch(s, i, t0, n, b > last_refactor, refactor, err, errlen);
+    }
+    s->t = T;
+    return rc;
 }
 
 d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const float *const *C,
@@ -326,13 +384,14 @@ d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const
         snprintf(err, errlen, "D4S state: not a version-%u D4S state (bad magic or version)", D4S_VERSION);
         return NULL;
     }
-    if (h.d <= 0 || h.d_ff <= 0 || h.E <= 0 || h.E > 4096 || h.t < 0) {
-        snprintf(err, errlen, "D4S state: invalid header (d %d, d_ff %d, layers %d, edits %lld)", h.d, h.d_ff, h.E,
-                 (long long)h.t);
+    if (h.d <= 0 || h.d_ff <= 0 || h.E <= 0 || h.E > 4096 || h.t < 0 || h.n_batch < 0 || h.n_batch > h.t) {
+        snprintf(err, errlen, "D4S state: invalid header (d %d, d_ff %d, layers %d, edits %lld, batches %lld)", h.d,
+                 h.d_ff, h.E, (long long)h.t, (long long)h.n_batch);
         return NULL;
     }
     size_t rec = (size_t)h.d + (size_t)h.E * h.d_ff;
-    size_t want = sizeof h + (size_t)h.E * sizeof(int32_t) + (size_t)h.t * rec * sizeof(double);
+    size_t layer_bytes = (size_t)h.E * sizeof(int32_t), batch_bytes = (size_t)h.n_batch * sizeof(int32_t);
+    size_t want = sizeof h + layer_bytes + batch_bytes + (size_t)h.t * rec * sizeof(double);
     if (len != want) {
         snprintf(err, errlen, "D4S state: %zu bytes, but its header (%lld edits) needs %zu", len, (long long)h.t,
                  want);
@@ -346,22 +405,37 @@ d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const
         layers[i] = li;
     }
     d4s_state *s = alloc_state(be, h.d, h.d_ff, h.E, layers, h.lambda, C, o, err, errlen);
-    if (!s) return NULL;
-    if (h.t > 0) {
-        s->log = malloc((size_t)h.t * rec * sizeof(double));
-        if (!s->log) {
-            snprintf(err, errlen, "D4S state: out of memory for a log of %lld edits", (long long)h.t);
-            d4s_free(s);
-            return NULL;
-        }
-        memcpy(s->log, p + sizeof h + (size_t)h.E * sizeof(int32_t), (size_t)h.t * rec * sizeof(double));
-        s->cap = s->t = h.t;
+    if (!s || d4s_reset(s, err, errlen)) { // the empty state of d4s_create
+        d4s_free(s);
+        return NULL;
+    }
+    s->batch_len = malloc((size_t)(h.n_batch > 0 ? h.n_batch : 1) * sizeof(int32_t));
+    s->log = h.t > 0 ? malloc((size_t)h.t * rec * sizeof(double)) : NULL;
+    if (!s->batch_len || (h.t > 0 && !s->log)) {
+        snprintf(err, errlen, "D4S state: out of memory for a log of %lld edits", (long long)h.t);
+        d4s_free(s);
+        return NULL;
+    }
+    memcpy(s->batch_len, p + sizeof h + layer_bytes, batch_bytes);
+    if (h.t > 0) memcpy(s->log, p + sizeof h + layer_bytes + batch_bytes, (size_t)h.t * rec * sizeof(double));
+    s->cap = h.t;
+    s->batch_cap = s->n_batch = h.n_batch;
+    int64_t sum = 0;
+    for (int64_t b = 0; b < h.n_batch; b++) sum += s->batch_len[b] > 0 ? s->batch_len[b] : h.t + 1;
+    if (sum != h.t) {
+        snprintf(err, errlen, "D4S state: its batch sizes do not add up to its %lld edits", (long long)h.t);
+        d4s_free(s);
+        return NULL;
     }
     for (int i = 0; i < s->E; i++)
-        if (rebuild_layer(s, i, err, errlen)) {
+        if (replay_layer(s, i, h.t, err, errlen)) {
             d4s_free(s);
             return NULL;
         }
+    if (h.n_batch > 0) { // as after the last batch's d4s_update_layer calls
+        s->batch_n = s->batch_len[h.n_batch - 1];
+        memset(s->done, 1, (size_t)s->E);
+    }
     return s;
 }
 

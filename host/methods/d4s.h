@@ -6,8 +6,8 @@
  *   incremental  recursive least squares: u = A_{t−1}⁻¹k_t, Δ_t = Δ_{t−1} + (r' − Δ_{t−1}k_t)uᵀ/(1 + k_tᵀu),
  *                r' = r_t/(E−i), then a rank-1 update of the Cholesky factor, O(d_ff²); every K edits the
  *                factor and Δ are recomputed exactly.
- * The durable state is the append-only log of (r_t, k_{t,l} for every edited layer): it rebuilds N, S, the
- * factor and Δ, and it is what d4s_serialise writes. The matrices live on the backend's device; the log
+ * The durable state is the append-only log of (r_t, k_{t,l} for every edited layer) and the batch sizes:
+ * replayed, it rebuilds N, S, the factor and Δ bitwise, and it is what d4s_serialise writes. The matrices live on the backend's device; the log
  * and the inputs (r, k: float64) are host memory. C_l (d_ff × d_ff float32, device) stays the caller's
  * and must be positive definite (covariance.h regularises it). */
 #ifndef KEDIT_D4S_H
@@ -44,6 +44,8 @@ int d4s_begin(d4s_state *s, int n, const double *r, char *err, size_t errlen);
 int d4s_update_layer(d4s_state *s, int i, const double *k, char *err, size_t errlen);
 
 const double *d4s_delta(const d4s_state *s, int i); /* Δ_i (d × d_ff), device */
+const double *d4s_factor(const d4s_state *s, int i); /* the Cholesky factor of C + S_i/λ in the lower triangle
+                                                      * of a d_ff × d_ff device matrix */
 int64_t d4s_edits(const d4s_state *s);              /* edits begun so far */
 int d4s_layer(const d4s_state *s, int i);           /* model layer index of position i */
 int d4s_n_layers(const d4s_state *s);
@@ -53,10 +55,15 @@ double d4s_lambda(const d4s_state *s);
 /* back to no edits (the log is cleared) */
 int d4s_reset(d4s_state *s, char *err, size_t errlen);
 
-/* the log as bytes: "KEDITD4S", version, d, d_ff, E, λ, t, layers, then per edit r_t (d) and k_{t,i}
- * (E × d_ff), float64 little-endian. *buf is malloc'd. Fails while an edit is incomplete. */
+/* the log as bytes: "KEDITD4S", version 2, d, d_ff, E, λ, t, number of batches, layers (int32), the
+ * edits of each batch (int32), then per edit r_t (d) and k_{t,i} (E × d_ff) float64, little-endian.
+ * *buf is malloc'd. Fails while an edit is incomplete. */
 int d4s_serialise(const d4s_state *s, void **buf, size_t *len, char *err, size_t errlen);
-/* a state rebuilt from such bytes (N, S, factor and Δ recomputed exactly) */
+/* A state rebuilt from such bytes by replaying the logged batches through the operations of
+ * d4s_update_layer (N and S updated batch by batch; the factor and Δ recomputed where the edits last
+ * recomputed them, RLS steps after that): with the same C and options (o) as the state that wrote it,
+ * every matrix is bitwise that state's. Cost: the N/S updates of all edits, one factorisation per layer,
+ * and the RLS steps since the last refactorisation. */
 d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const float *const *C,
                            const d4s_opts *o, char *err, size_t errlen);
 int d4s_save(const d4s_state *s, const char *path, char *err, size_t errlen);

@@ -4,13 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define Z_STOP_LOSS 5e-2f /* compute_z ends once the loss is below this (the references' constant) */
 
-static const edit_method_ops *ops_of(edit_method m) {
-    return m == METHOD_ROME ? &rome_ops : m == METHOD_MEMIT ? &memit_ops : &d4s_ops;
-}
+static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {&rome_ops, &memit_ops, &d4s_ops,
+                                                                &ft_ops,   &pmet_ops,  &grace_ops};
 
 static size_t w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
 
@@ -23,26 +21,35 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
                      h->layers[i], m->cfg.n_layer - 1);
             return NULL;
         }
-    if (h->n_layers < 1 || (h->method == METHOD_ROME && h->n_layers != 1)) {
-        snprintf(err, errlen, "%s: %d edited layers (ROME edits exactly one)", method_name(h->method), h->n_layers);
+    bool one = h->method == METHOD_ROME || h->method == METHOD_FT || h->method == METHOD_GRACE;
+    if ((unsigned)h->method >= METHOD_COUNT || h->n_layers < 1 || (one && h->n_layers != 1)) {
+        snprintf(err, errlen, "%s: %d edited layers (ROME, FT and GRACE edit exactly one)", method_name(h->method),
+                 h->n_layers);
         return NULL;
     }
     const backend *be = m->be;
     editor *e = calloc(1, sizeof *e);
     e->m = m;
     e->hp = *h;
-    e->ops = ops_of(h->method);
+    e->ops = METHOD_OPS[h->method];
     e->E = h->n_layers;
-    e->W0 = calloc((size_t)e->E, sizeof *e->W0);
     e->C = calloc((size_t)e->E, sizeof *e->C);
     e->cov = calloc((size_t)e->E, sizeof *e->cov);
     e->cov_known = calloc((size_t)e->E, sizeof *e->cov_known);
-    e->delta = calloc((size_t)e->E, sizeof *e->delta);
     e->inc_fro = calloc((size_t)e->E, sizeof *e->inc_fro);
-    for (int i = 0; i < e->E; i++) {
-        e->W0[i] = be->alloc(w_elems(e) * sizeof(float)); // (d, d_ff) W₀
-        be->copy(e->W0[i], w_of(e, i), w_elems(e) * sizeof(float));
-        e->delta[i] = be->alloc(w_elems(e) * sizeof(double)); // (d, d_ff) last Δ
+    e->names = calloc((size_t)e->E, sizeof *e->names);
+    const char *matrix = h->method == METHOD_GRACE ? "grace"
+                         : h->method == METHOD_FT && h->ft.which == 1 ? "mlp_in" : "mlp_out";
+    for (int i = 0; i < e->E; i++) snprintf(e->names[i], EDITOR_NAME_LEN, "layer%d.%s", h->layers[i], matrix);
+    if (e->ops->edits_w_out) {
+        e->W0 = calloc((size_t)e->E, sizeof *e->W0);
+        e->delta = calloc((size_t)e->E, sizeof *e->delta);
+        for (int i = 0; i < e->E; i++) {
+            e->W0[i] = be->alloc(w_elems(e) * sizeof(float)); // (d, d_ff) W₀
+            be->copy(e->W0[i], w_of(e, i), w_elems(e) * sizeof(float));
+            e->delta[i] = be->alloc(w_elems(e) * sizeof(double)); // (d, d_ff) last Δ
+            be->zero(e->delta[i], w_elems(e) * sizeof(double));
+        }
     }
     return e;
 }
@@ -74,6 +81,10 @@ static int prepare_cov(editor *e, const editor_resources *r, char *err, size_t e
     return 0;
 }
 
+/* FT and GRACE edit from the bare prompt alone */
+static const ctx_templates BARE_TEMPLATES = {.n = 1, .n_groups = 1, .text = (char *[]){"{}"}, .group = (int[]){0},
+                                             .kind = "bare"};
+
 static void copy_templates(const ctx_templates *src, ctx_templates *dst) {
     memset(dst, 0, sizeof *dst);
     *dst = *src;
@@ -91,7 +102,8 @@ int editor_prepare(editor *e, const editor_resources *r, char *err, size_t errle
         return -1;
     }
     e->tok = r->tok;
-    if (r->templates) copy_templates(r->templates, &e->templates);
+    if (!e->hp.templates[0]) copy_templates(&BARE_TEMPLATES, &e->templates);
+    else if (r->templates) copy_templates(r->templates, &e->templates);
     else if (r->tok && templates_get(e->m, r->tok, e->hp.templates, r->templates_path, &e->templates, err, errlen))
         return -1; // without a tokenizer only token-level requests (editor_edit_prompts) can be edited
     bool need_cov = e->ops->needs_cov || e->hp.mom2_adjustment;
@@ -101,11 +113,7 @@ int editor_prepare(editor *e, const editor_resources *r, char *err, size_t errle
     return 0;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+void editor_mark(editor *e, edit_phase ph) { phase_mark(&e->clock, ph); }
 
 int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
     if (!e->prepared) {
@@ -113,10 +121,16 @@ int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *o
         return -1;
     }
     edit_outcome *o = calloc((size_t)(n > 0 ? n : 1), sizeof *o);
-    double t0 = now_s();
+    phase_start(&e->clock);
+    double t0 = e->clock.last;
     int rc = n > 0 ? e->ops->edit(e, p, n, o, err, errlen) : 0;
-    double dt = now_s() - t0;
-    for (int j = 0; j < n; j++) o[j].seconds = dt;
+    double dt = phase_now() - t0;
+    const double *ph = e->clock.seconds;
+    for (int j = 0; j < n; j++) {
+        o[j].seconds = dt;
+        o[j].t_z = ph[PHASE_Z], o[j].t_keys = ph[PHASE_KEYS], o[j].t_solve = ph[PHASE_SOLVE];
+        o[j].t_apply = ph[PHASE_APPLY];
+    }
     if (out) memcpy(out, o, (size_t)n * sizeof *o);
     free(o);
     return rc;
@@ -139,28 +153,28 @@ int editor_edit(editor *e, const edit_request *req, int n, edit_outcome *out, ch
 }
 
 void editor_restore(editor *e) {
-    for (int i = 0; i < e->E; i++) e->m->be->copy(w_of(e, i), e->W0[i], w_elems(e) * sizeof(float));
+    for (int i = 0; e->W0 && i < e->E; i++) e->m->be->copy(w_of(e, i), e->W0[i], w_elems(e) * sizeof(float));
 }
 
 int editor_reset(editor *e, char *err, size_t errlen) {
     editor_restore(e);
     for (int i = 0; i < e->E; i++) {
-        e->m->be->zero(e->delta[i], w_elems(e) * sizeof(double));
+        if (e->delta) e->m->be->zero(e->delta[i], w_elems(e) * sizeof(double));
         e->inc_fro[i] = 0;
     }
-    return e->ops->reset ? e->ops->reset(e, err, errlen) : 0;
+    return e->ops->reset && e->priv ? e->ops->reset(e, err, errlen) : 0;
 }
 
 void editor_free(editor *e) {
     if (!e) return;
     const backend *be = e->m->be;
-    if (e->ops->free) e->ops->free(e);
+    if (e->ops->free && e->priv) e->ops->free(e);
     for (int i = 0; i < e->E; i++) {
-        be->free(e->W0[i]);
-        be->free(e->delta[i]);
+        if (e->W0) be->free(e->W0[i]);
+        if (e->delta) be->free(e->delta[i]);
         if (e->C[i]) be->free(e->C[i]);
     }
-    free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro);
+    free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro), free(e->names);
     templates_free(&e->templates);
     free(e);
 }
@@ -198,22 +212,31 @@ void editor_set_delta(editor *e, int i, const double *delta_new) {
     be->free(old);
 }
 
+const struct eval_hooks *editor_eval_hooks(editor *e) { return e->eval.make ? &e->eval : NULL; }
+
 int editor_n_layers(const editor *e) { return e->E; }
 int editor_layer(const editor *e, int i) { return e->hp.layers[i]; }
-const double *editor_last_delta(const editor *e, int i) { return e->delta[i]; }
-const float *editor_w0(const editor *e, int i) { return e->W0[i]; }
+const double *editor_last_delta(const editor *e, int i) { return e->delta ? e->delta[i] : NULL; }
+const float *editor_w0(const editor *e, int i) { return e->W0 ? e->W0[i] : NULL; }
 const ctx_templates *editor_templates(const editor *e) { return &e->templates; }
 const cov_info *editor_cov_info(const editor *e, int i) { return e->cov_known[i] ? &e->cov[i] : NULL; }
-d4s_state *editor_d4s(editor *e) { return e->d4s; }
+d4s_state *editor_d4s(editor *e) { return e->hp.method == METHOD_D4S ? e->priv : NULL; }
+
+int editor_n_matrices(const editor *e) { return e->E; }
+const char *editor_matrix_name(const editor *e, int i) { return i >= 0 && i < e->E ? e->names[i] : NULL; }
+
+void editor_weight_norms(const backend *be, const float *w, const float *w0, int64_t n, double inc_fro,
+                         layer_norms *out) {
+    out->dev_l1_mean = be->sum_abs_diff(w, w0, n) / (double)n; // ‖W − W₀‖₁/numel
+    out->dev_fro = sqrt(be->sum_sq_diff(w, w0, n));          // ‖W − W₀‖_F
+    out->inc_fro = inc_fro;
+    out->w_l1_mean = be->sum_abs(w, n) / (double)n;          // ‖W‖₁/numel
+    out->codebook_size = out->values_norm = NAN;
+}
 
 int editor_norms(const editor *e, int i, layer_norms *out) {
     if (i < 0 || i >= e->E) return -1;
-    const backend *be = e->m->be;
-    int64_t n = (int64_t)w_elems(e);
-    const float *w = w_of(e, i);
-    out->dev_l1_mean = be->sum_abs_diff(w, e->W0[i], n) / (double)n;
-    out->dev_fro = sqrt(be->sum_sq_diff(w, e->W0[i], n));
-    out->inc_fro = e->inc_fro[i];
-    out->w_l1_mean = be->sum_abs(w, n) / (double)n;
+    if (e->ops->norms) return e->priv ? e->ops->norms(e, i, out) : -1;
+    editor_weight_norms(e->m->be, w_of(e, i), e->W0[i], (int64_t)w_elems(e), e->inc_fro[i], out);
     return 0;
 }

@@ -1,9 +1,15 @@
 /* The method-agnostic editing interface the runner drives: create an editor for a model and a method's
  * hyper-parameters, prepare it (context templates, covariance statistics, method state), then edit —
- * each call computes the update of the request(s) and applies it to the model's W_out matrices — and
- * reset to the original weights W₀. ROME, MEMIT and D4S are behind it; other methods plug in through
- * editor_impl.h. Sequential semantics (editing-spec §3, §4, §10.3): ROME and MEMIT add each update to the
- * current weights (W ← W + Δ), D4S sets W = W₀ + Δ_t from its accumulated state. */
+ * each call computes the update of the request(s) and applies it to the model — and reset to the original
+ * weights W₀. All six methods are behind it (editor_impl.h's table): ROME, MEMIT, D4S and PMET write the
+ * W_out matrices of their edited layers, FT-L trains one MLP matrix and its bias, GRACE leaves the weights
+ * alone and adds a codebook adapter that is active in scoring through editor_eval_hooks. Sequential
+ * semantics (editing-spec §3, §4, §10.3): ROME, MEMIT, PMET and FT change the current weights (W ← W + Δ),
+ * D4S sets W = W₀ + Δ_t from its accumulated state, GRACE's codebook persists across edits.
+ *
+ * A run can stop and resume exactly: editor_save_state holds every weight the method changed and its own
+ * state, and editor_load_state into a freshly created and prepared editor (same model file, hyper-
+ * parameters, templates and covariances) makes the model and the method's state bitwise what they were. */
 #ifndef KEDIT_EDITOR_H
 #define KEDIT_EDITOR_H
 
@@ -12,6 +18,8 @@
 #include "hparams.h"
 #include "prompts.h"
 #include "templates.h"
+
+struct eval_hooks; /* run/metrics.h */
 
 typedef struct edit_request {
     const char *prompt;  /* with "{}" for the subject, or containing the subject */
@@ -23,8 +31,11 @@ typedef struct edit_outcome {
     double prob_init, prob_final; /* compute_z's target probability (mean over the rewriting prompts) at its
                                    * first and last pass, as the references log it */
     double loss_init, loss_final;
-    int z_passes;
+    int z_passes;                 /* compute_z passes; FT: optimiser steps; GRACE: value training steps */
     double seconds;               /* wall time of the whole edit call, shared by its requests */
+    double t_z, t_keys, t_solve, t_apply; /* wall seconds of the call's phases (shared by its requests):
+                                   * z/δ optimisation and FT/GRACE training; key and residual forwards; the
+                                   * solve; writing the weights. Their sum is at most `seconds`. */
 } edit_outcome;
 
 typedef struct editor_resources {
@@ -35,12 +46,15 @@ typedef struct editor_resources {
     const cov_opts *cov;            /* corpus and cache for cov_get (max_tokens 0: the config's mom2_n_tokens) */
 } editor_resources;
 
-/* norms of one edited matrix after an edit (editing-spec §10.13) */
+/* norms of one edited matrix after an edit (editing-spec §10.13); GRACE reports its codebook instead and
+ * NaN for the four weight norms, the others NaN for the codebook fields */
 typedef struct layer_norms {
-    double dev_l1_mean; /* ‖W − W₀‖₁/numel */
-    double dev_fro;     /* ‖W − W₀‖_F */
-    double inc_fro;     /* ‖ΔW of the last edit call‖_F */
-    double w_l1_mean;   /* ‖W‖₁/numel */
+    double dev_l1_mean;   /* ‖W − W₀‖₁/numel */
+    double dev_fro;       /* ‖W − W₀‖_F */
+    double inc_fro;       /* ‖ΔW of the last edit call‖_F */
+    double w_l1_mean;     /* ‖W‖₁/numel */
+    double codebook_size; /* GRACE: keys in the codebook */
+    double values_norm;   /* GRACE: ‖values‖_F */
 } layer_norms;
 
 typedef struct editor editor;
@@ -52,22 +66,48 @@ int editor_prepare(editor *e, const editor_resources *r, char *err, size_t errle
 /* n requests as one edit call (batch size n); out: n outcomes (may be NULL). After a failure the weights
  * and the method's state may be half updated: editor_reset before editing again. */
 int editor_edit(editor *e, const edit_request *req, int n, edit_outcome *out, char *err, size_t errlen);
-/* the same from token-level prompts (p: n requests) */
+/* the same from token-level prompts (p: n requests; FT and GRACE use the bare prompt ctx[0] and y) */
 int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen);
 
-/* W ← W₀ on every edited layer and the method's state cleared */
+/* W ← W₀ on every changed matrix and the method's state cleared */
 int editor_reset(editor *e, char *err, size_t errlen);
 /* frees the editor; the model keeps its current weights */
 void editor_free(editor *e);
 
-int editor_n_layers(const editor *e);
+/* The state a resumed run needs (*buf malloc'd, n bytes): the current values of every matrix and bias the
+ * method changed (W_out of the edited layers for ROME, MEMIT, PMET and D4S; FT's matrix and bias) and the
+ * method's own state (D4S: its edit log; GRACE: the codebook), with each matrix's last increment norm.
+ * Not kept: editor_last_delta of ROME, MEMIT and PMET (the last call's increment; zero after loading
+ * until the next edit). Fails while an edit is incomplete. */
+int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
+/* Into a freshly created and prepared editor of the same method, layers and model shape: writes the saved
+ * weights onto the model and restores the method's state. D4S replays its log through the same
+ * update sequence (refactorisations at the same edit counts), so its factor, Δ_t and W = W₀ + Δ_t are
+ * bitwise the running ones; a replay that does not reproduce the saved weights (other covariances or
+ * D4S options) is refused, a difference at rounding level (another device) is reported on stderr.
+ * Non-zero with a message in err on a malformed or foreign state. */
+int editor_load_state(editor *e, const void *buf, size_t n, char *err, size_t errlen);
+
+/* Hooks that make scoring forwards see the method's adapter (run/metrics.h, *_hooked), or NULL for the
+ * methods whose edits are all in the weights. GRACE: its codebook queried at every scored position, and
+ * with "scoring": "generation" accuracy by greedy generation. Valid until editor_free. */
+const struct eval_hooks *editor_eval_hooks(editor *e);
+
+int editor_n_layers(const editor *e);                     /* edited layers (FT, GRACE: 1) */
 int editor_layer(const editor *e, int i);                 /* model layer of edited position i */
 const double *editor_last_delta(const editor *e, int i);  /* the method's last Δ (device d × d_ff float64):
-                                                           * the increment (ROME, MEMIT) or Δ_t (D4S) */
-const float *editor_w0(const editor *e, int i);           /* W₀ of position i (device d × d_ff) */
+                                                           * the increment (ROME, MEMIT, PMET) or Δ_t (D4S);
+                                                           * NULL for FT and GRACE */
+const float *editor_w0(const editor *e, int i);           /* W₀ of position i (device d × d_ff); NULL for FT, GRACE */
 const ctx_templates *editor_templates(const editor *e);
 const cov_info *editor_cov_info(const editor *e, int i);  /* NULL where no statistic was needed or it was given */
 d4s_state *editor_d4s(editor *e);                         /* the D4S state (NULL for other methods) */
+
+/* The matrices whose norms are recorded: W_out of each edited layer ("layer17.mlp_out"), FT's trained
+ * matrix ("layer0.mlp_out" or "layer21.mlp_in"), GRACE's adapter ("layer35.grace") */
+int editor_n_matrices(const editor *e);
+const char *editor_matrix_name(const editor *e, int i);
+/* the norms of matrix i (0 … editor_n_matrices − 1) after the last edit; non-zero when i is out of range */
 int editor_norms(const editor *e, int i, layer_norms *out);
 
 #endif

@@ -1,21 +1,34 @@
 /* Private to the editing methods: the editor's state and the table a method implements to sit behind
- * editor.h, plus the weight helpers the methods share. */
+ * editor.h, plus the weight, timing and norm helpers the methods share. */
 #ifndef KEDIT_EDITOR_IMPL_H
 #define KEDIT_EDITOR_IMPL_H
 
 #include "compute_z.h"
 #include "editor.h"
+#include "phase_clock.h"
+#include "run/metrics.h"
 
 typedef struct edit_method_ops {
-    /* after templates and covariances are in place: the method's own state */
+    /* after templates and covariances are in place: the method's own state (in e->priv) */
     int (*prepare)(editor *e, char *err, size_t errlen);
-    /* n requests: compute and apply the update; fills out[0..n−1] (prob, loss, passes) */
+    /* n requests: compute and apply the update; fills out[0..n−1] (prob, loss, passes) and marks the end
+     * of each phase with editor_mark */
     int (*edit)(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen);
-    /* clears the method's state (the weights are restored by the editor) */
+    /* clears the method's state (W_out of the edited layers is restored by the editor) */
     int (*reset)(editor *e, char *err, size_t errlen);
     void (*free)(editor *e);
-    bool needs_cov; /* λC for every edited layer (ROME: only with mom2_adjustment) */
+    /* the method's own part of editor_save_state (*buf malloc'd) and its load; NULL: none. load runs
+     * after the editor has written the saved W_out matrices. */
+    int (*save)(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
+    int (*load)(editor *e, const void *buf, size_t n, char *err, size_t errlen);
+    /* norms of matrix i for methods whose matrix is not W_out of an edited layer (FT, GRACE); NULL: the
+     * editor's W_out against W₀ */
+    int (*norms)(const editor *e, int i, layer_norms *out);
+    bool needs_cov;   /* λC for every edited layer (ROME: only with mom2_adjustment) */
+    bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ, restores and saves them */
 } edit_method_ops;
+
+#define EDITOR_NAME_LEN 32
 
 struct editor {
     model *m;
@@ -24,26 +37,37 @@ struct editor {
     const tokenizer *tok;
     ctx_templates templates;
     int E;            /* edited layers: hp.layers[0..E−1] */
-    float **W0;       /* E device (d, d_ff): W_out at creation */
+    float **W0;       /* E device (d, d_ff): W_out at creation (edits_w_out), else NULL */
     float **C;        /* E device (d_ff, d_ff) covariances, or NULL when the method needs none */
     cov_info *cov;    /* E, valid where C came from cov_get */
     bool *cov_known;
-    double **delta;   /* E device (d, d_ff): the method's last Δ */
-    double *inc_fro;  /* E: ‖ΔW‖_F of the last edit call */
-    d4s_state *d4s;
+    double **delta;   /* E device (d, d_ff): the method's last Δ (edits_w_out), else NULL */
+    double *inc_fro;  /* E: ‖ΔW‖_F of the last edit call, per matrix */
+    char (*names)[EDITOR_NAME_LEN]; /* E matrix names */
+    void *priv;       /* the method's own state: d4s_state (D4S), ft_state (FT), grace_state (GRACE) */
+    eval_hooks eval;  /* the adapter's scoring hooks (GRACE), make NULL otherwise */
+    phase_clock clock; /* phases of the edit call in progress */
     bool prepared;
 };
 
-extern const edit_method_ops rome_ops, memit_ops, d4s_ops;
+extern const edit_method_ops rome_ops, memit_ops, d4s_ops, ft_ops, pmet_ops, grace_ops;
+
+/* charges the wall time since the previous mark (or the start of the edit call) to phase ph */
+void editor_mark(editor *e, edit_phase ph);
 
 /* compute_z settings of the editor's hyper-parameters at site (block output or W_out output) of layer */
 z_opts editor_z_opts(const editor *e, site_kind site, int layer);
 
-/* W_l ← W_l + f32(delta[i]) (ROME, MEMIT), recording ‖increment‖_F */
+/* W_l ← W_l + f32(delta[i]) (ROME, MEMIT, PMET), recording ‖increment‖_F */
 void editor_add_delta(editor *e, int i);
 /* delta[i] ← delta_new (device) and W_l ← W₀_l + f32(delta_new) (D4S), recording ‖f32(Δ_new) − f32(Δ_old)‖_F */
 void editor_set_delta(editor *e, int i, const double *delta_new);
-/* W_l ← W₀_l on every edited layer */
+/* W_l ← W₀_l on every edited layer (edits_w_out) */
 void editor_restore(editor *e);
+
+/* the four weight norms of a device matrix w (n entries) against w0, with the increment norm inc_fro;
+ * the codebook fields NaN */
+void editor_weight_norms(const backend *be, const float *w, const float *w0, int64_t n, double inc_fro,
+                         layer_norms *out);
 
 #endif

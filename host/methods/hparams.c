@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const METHOD_NAMES[] = {"ROME", "MEMIT", "D4S"};
+static const char *const METHOD_NAMES[METHOD_COUNT] = {"ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE"};
 
-const char *method_name(edit_method m) { return m >= METHOD_ROME && m <= METHOD_D4S ? METHOD_NAMES[m] : "?"; }
+const char *method_name(edit_method m) { return (unsigned)m < METHOD_COUNT ? METHOD_NAMES[m] : "?"; }
 
 /* a required positive number */
 static int num(const cJSON *root, const char *field, double *out, const char **problem, const char **which) {
@@ -40,9 +40,9 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
     if (!problem) {
         int k = -1;
-        for (int i = 0; cJSON_IsString(method) && i < 3; i++)
+        for (int i = 0; cJSON_IsString(method) && i < METHOD_COUNT; i++)
             if (!strcmp(method->valuestring, METHOD_NAMES[i])) k = i;
-        if (k < 0) problem = "is not \"ROME\", \"MEMIT\" or \"D4S\"", which = "method";
+        if (k < 0) problem = "is not \"ROME\", \"MEMIT\", \"D4S\", \"FT\", \"PMET\" or \"GRACE\"", which = "method";
         else h->method = (edit_method)k;
     }
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *l;
@@ -56,13 +56,25 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         }
         h->layers[h->n_layers++] = l->valueint;
     }
+    bool own_parser = h->method == METHOD_FT || h->method == METHOD_GRACE;
+    bool failed = false; // an FT / GRACE parser wrote its own message
+    if (!problem && h->method == METHOD_FT) failed = ft_hparams_parse(root, path, &h->ft, err, errlen) != 0;
+    if (!problem && h->method == METHOD_GRACE) failed = grace_hparams_parse(root, path, &h->grace, err, errlen) != 0;
+    if (!problem && !failed && own_parser && h->n_layers != 1)
+        problem = "must hold one layer (FT and GRACE edit one matrix)", which = "layers";
     double v;
-    if (!problem && !num(root, "v_num_grad_steps", &v, &problem, &which)) h->v_num_grad_steps = (int)v;
-    if (!problem && !num(root, "v_lr", &v, &problem, &which)) h->v_lr = (float)v;
-    if (!problem && !num(root, "v_weight_decay", &v, &problem, &which)) h->v_weight_decay = (float)v;
-    if (!problem && !num(root, "kl_factor", &v, &problem, &which)) h->kl_factor = (float)v;
-    if (!problem && !num(root, "clamp_norm_factor", &v, &problem, &which)) h->clamp_norm_factor = (float)v;
-    if (!problem && h->method != METHOD_ROME) num(root, "mom2_update_weight", &h->lambda, &problem, &which);
+    if (!problem && !own_parser) {
+        if (!num(root, "v_num_grad_steps", &v, &problem, &which)) h->v_num_grad_steps = (int)v;
+        if (!problem && !num(root, "v_lr", &v, &problem, &which)) h->v_lr = (float)v;
+        if (!problem && !num(root, "v_weight_decay", &v, &problem, &which)) h->v_weight_decay = (float)v;
+        if (!problem && !num(root, "kl_factor", &v, &problem, &which)) h->kl_factor = (float)v;
+        if (!problem && !num(root, "clamp_norm_factor", &v, &problem, &which)) h->clamp_norm_factor = (float)v;
+        if (!problem && h->method != METHOD_ROME) num(root, "mom2_update_weight", &h->lambda, &problem, &which);
+    }
+    h->nll_loss_factor = 1;
+    if (!problem && h->method == METHOD_PMET && cJSON_GetObjectItemCaseSensitive(root, "nll_loss_factor") &&
+        !num(root, "nll_loss_factor", &v, &problem, &which))
+        h->nll_loss_factor = (float)v;
     const cJSON *adj = cJSON_GetObjectItemCaseSensitive(root, "mom2_adjustment");
     if (!problem && h->method == METHOD_ROME) {
         if (!cJSON_IsBool(adj)) problem = "is missing or not true/false", which = "mom2_adjustment";
@@ -74,7 +86,7 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
             problem = "is not a non-negative token count", which = "mom2_n_tokens";
         else h->mom2_n_tokens = (int64_t)ntok->valuedouble;
     }
-    snprintf(h->templates, sizeof h->templates, "%s", h->method == METHOD_ROME ? "rome" : "memit");
+    snprintf(h->templates, sizeof h->templates, "%s", h->method == METHOD_ROME ? "rome" : own_parser ? "" : "memit");
     if (!problem && h->method == METHOD_D4S) {
         const cJSON *solve = cJSON_GetObjectItemCaseSensitive(root, "solve");
         const cJSON *every = cJSON_GetObjectItemCaseSensitive(root, "refactor_every");
@@ -90,6 +102,7 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
                                 every ? every->valueint : 0, keep && cJSON_IsTrue(keep)};
     }
     cJSON_Delete(root);
+    if (failed) return -1;
     if (problem) {
         snprintf(err, errlen, "%s: %s%s%s %s", path, *which ? "field \"" : "", which, *which ? "\"" : "", problem);
         return -1;

@@ -47,8 +47,10 @@ static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out
         float *zj = z + (size_t)j * d;
         if ((rc = compute_z(m, &p[j], &zo, zj, delta, &zr))) snprintf(err, errlen, "MEMIT: compute_z failed");
         for (int c = 0; c < d; c++) zj[c] += delta[c];
-        out[j] = (edit_outcome){zr.prob_init, zr.prob_final, zr.loss_init, zr.loss_final, zr.passes, 0};
+        out[j] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
+                                .loss_final = zr.loss_final, .z_passes = zr.passes};
     }
+    editor_mark(e, PHASE_Z);
     site_kind site = SITE_BLOCK_OUT;
     for (int i = 0; i < E && !rc; i++) {
         for (int j = 0; j < n && !rc; j++) {
@@ -57,11 +59,14 @@ static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out
             for (int c = 0; c < d; c++) R[(size_t)j * d + c] = (double)z[(size_t)j * d + c] - h[c]; // R = Z − H_L
         }
         if (rc) snprintf(err, errlen, "MEMIT: the key/residual forward at layer %d failed", e->hp.layers[i]);
+        editor_mark(e, PHASE_KEYS);
         if (!rc) rc = memit_delta(m->be, d, f, n, K, R, e->C[i], e->hp.lambda, (double)(E - i), e->delta[i], err, errlen);
+        editor_mark(e, PHASE_SOLVE);
         if (!rc) editor_add_delta(e, i);
+        editor_mark(e, PHASE_APPLY);
     }
     free(z), free(delta), free(h), free(K), free(R);
     return rc;
 }
 
-const edit_method_ops memit_ops = {.edit = memit_edit, .needs_cov = true};
+const edit_method_ops memit_ops = {.edit = memit_edit, .needs_cov = true, .edits_w_out = true};

@@ -75,25 +75,32 @@ static int rome_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out,
     float *kstar = malloc((size_t)f * sizeof(float)), *mstar = malloc((size_t)d * sizeof(float));
     int rc = keys_mean(m, p, L, kbar); // k̄ over the ROME templates (one group: uniform)
     if (rc) snprintf(err, errlen, "ROME: the key forward failed");
+    editor_mark(e, PHASE_KEYS);
     if (!rc) rc = rome_left_vector(m->be, f, kbar, e->hp.mom2_adjustment ? e->C[0] : NULL, u, err, errlen);
+    editor_mark(e, PHASE_SOLVE);
     z_result zr;
     z_opts zo = editor_z_opts(e, SITE_MLP_OUT, L);
     if (!rc && (rc = compute_z(m, p, &zo, z0, delta, &zr))) snprintf(err, errlen, "ROME: compute_v failed");
+    editor_mark(e, PHASE_Z);
     site_kind sites[2] = {SITE_MLP_KEY, SITE_MLP_OUT};
     int layers[2] = {L, L};
     float *outs[2] = {kstar, mstar};
     if (!rc && (rc = capture_bare(m, p, 2, sites, layers, outs))) snprintf(err, errlen, "ROME: the k*, m* forward failed");
+    editor_mark(e, PHASE_KEYS);
     if (!rc) {
         for (int j = 0; j < f; j++) kstar_d[j] = kstar[j];
         for (int j = 0; j < d; j++) zm[j] = ((double)z0[j] + delta[j]) - mstar[j]; // z − m*
         rc = rome_delta(m->be, d, f, u, kstar_d, zm, e->delta[0], err, errlen);
     }
+    editor_mark(e, PHASE_SOLVE);
     if (!rc) {
         editor_add_delta(e, 0);
-        out[0] = (edit_outcome){zr.prob_init, zr.prob_final, zr.loss_init, zr.loss_final, zr.passes, 0};
+        editor_mark(e, PHASE_APPLY);
+        out[0] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
+                                .loss_final = zr.loss_final, .z_passes = zr.passes};
     }
     free(kbar), free(u), free(kstar_d), free(zm), free(z0), free(delta), free(kstar), free(mstar);
     return rc;
 }
 
-const edit_method_ops rome_ops = {.edit = rome_edit, .needs_cov = false};
+const edit_method_ops rome_ops = {.edit = rome_edit, .needs_cov = false, .edits_w_out = true};

@@ -7,14 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One forward over batch b; at the R logit rows at[r]: nll[r] = −log p(y[r]) (the backend's NLL through
- * transformer_loss) and, when am is not NULL, am[r] = the first index of the largest logit. */
-static int forward_rows(const model *m, const kbatch *b, const kpos *at, const int *y, int R, float *nll, int *am,
-                        char *err, size_t errlen) {
+/* One forward over batch b (with the hooks of h for prompts of n_prompt tokens, when h is not NULL); at
+ * the R logit rows at[r]: nll[r] = −log p(y[r]) (the backend's NLL through transformer_loss) and, when am
+ * is not NULL, am[r] = the first index of the largest logit. */
+static int forward_rows(const model *m, const eval_hooks *h, const kbatch *b, const int *n_prompt, const kpos *at,
+                        const int *y, int R, float *nll, int *am, char *err, size_t errlen) {
     int V = m->cfg.vocab;
+    khook *hooks = NULL;
+    int n_hooks = 0;
+    if (h && h->make && h->make(h->ctx, b, n_prompt, &hooks, &n_hooks, err, errlen)) return -1;
     float *logits = am ? malloc((size_t)R * V * sizeof(float)) : NULL; // (R, V) host copy for the argmax
-    fwd_opts o = {.n_logit = R, .logit_at = at, .logits_host = logits, .bwd_from_layer = -1, .stop_layer = -1};
+    fwd_opts o = {.hooks = hooks, .n_hooks = n_hooks, .n_logit = R, .logit_at = at, .logits_host = logits,
+                  .bwd_from_layer = -1, .stop_layer = -1};
     fwd_state *s = transformer_forward(m, b, &o);
+    if (h && h->make) h->release(h->ctx, hooks, n_hooks);
     if (!s) {
         free(logits);
         snprintf(err, errlen, "evaluation forward failed (see the message above)");
@@ -47,6 +53,11 @@ static int by_length_desc(const void *a, const void *b) {
 
 int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, tf_score *out, int **argmax,
                    char *err, size_t errlen) {
+    return tf_score_items_hooked(m, NULL, items, n, max_batch, out, argmax, err, errlen);
+}
+
+int tf_score_items_hooked(const model *m, const eval_hooks *h, const tf_item *items, int n, int max_batch,
+                          tf_score *out, int **argmax, char *err, size_t errlen) {
     if (max_batch < 1) max_batch = 1;
     for (int i = 0; i < n; i++) {
         const tf_item *it = &items[i];
@@ -72,12 +83,14 @@ int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, t
         int nb = n - b0 < max_batch ? n - b0 : max_batch, R = 0;
         for (int k = 0; k < nb; k++) R += items[order[b0 + k]].n_target;
         int *len = malloc((size_t)nb * sizeof(int)), **seq = malloc((size_t)nb * sizeof(int *));
+        int *n_prompt = malloc((size_t)nb * sizeof(int));
         kpos *at = malloc((size_t)R * sizeof(kpos));      // (R) the scored rows
         int *y = malloc((size_t)R * sizeof(int)), *am = malloc((size_t)R * sizeof(int));
         float *nll = malloc((size_t)R * sizeof(float));
         for (int k = 0, r = 0; k < nb; k++) {
             const tf_item *it = &items[order[b0 + k]];
             len[k] = it->n_prompt + it->n_target;
+            n_prompt[k] = it->n_prompt;
             seq[k] = malloc((size_t)len[k] * sizeof(int)); // x = prompt ‖ target
             memcpy(seq[k], it->prompt, (size_t)it->n_prompt * sizeof(int));
             memcpy(seq[k] + it->n_prompt, it->target, (size_t)it->n_target * sizeof(int));
@@ -87,12 +100,14 @@ int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, t
             }
         }
         kbatch b = {nb, len, (const int *const *)seq};
-        rc = forward_rows(m, &b, at, y, R, nll, am, err, errlen);
+        rc = forward_rows(m, h, &b, n_prompt, at, y, R, nll, am, err, errlen);
         for (int k = 0, r = 0; k < nb && !rc; k++) {
             int i = order[b0 + k];
             const tf_item *it = &items[i];
             const int *expect = it->expect ? it->expect : it->target;
             double hits = 0, sum = 0;
+            if (h && h->generate) // the argmax tokens become the greedily generated ones
+                rc = h->generate(h->ctx, it->prompt, it->n_prompt, it->n_target, am + r, err, errlen);
             for (int j = 0; j < it->n_target; j++, r++) {
                 hits += am[r] == expect[j];
                 sum += nll[r];
@@ -103,6 +118,7 @@ int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, t
         for (int k = 0; k < nb; k++) free(seq[k]);
         free(seq);
         free(len);
+        free(n_prompt);
         free(at);
         free(y);
         free(am);
@@ -114,6 +130,11 @@ int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, t
 
 int metrics_perplexity(const model *m, const int *ids, long n, int window, int max_batch, double *ppl, char *err,
                        size_t errlen) {
+    return metrics_perplexity_hooked(m, NULL, ids, n, window, max_batch, ppl, err, errlen);
+}
+
+int metrics_perplexity_hooked(const model *m, const eval_hooks *h, const int *ids, long n, int window, int max_batch,
+                              double *ppl, char *err, size_t errlen) {
     if (window < 2 || window > m->cfg.n_ctx) {
         snprintf(err, errlen, "perplexity window %d: must be 2 to the model's context (%d)", window, m->cfg.n_ctx);
         return -1;
@@ -123,10 +144,12 @@ int metrics_perplexity(const model *m, const int *ids, long n, int window, int m
     long count = 0;
     for (long w0 = 0; w0 + 1 < n; w0 += (long)window * max_batch) {
         int nb = 0, R = 0, *len = malloc((size_t)max_batch * sizeof(int));
+        int *n_prompt = malloc((size_t)max_batch * sizeof(int)); // every row scored: a one-token "prompt"
         const int **seq = malloc((size_t)max_batch * sizeof(int *));
         for (long s = w0; nb < max_batch && s + 1 < n; s += window, nb++) {
             seq[nb] = ids + s;
             len[nb] = n - s < window ? (int)(n - s) : window;
+            n_prompt[nb] = 1;
             R += len[nb] - 1;
         }
         kpos *at = malloc((size_t)R * sizeof(kpos)); // (R) every row but each window's last
@@ -138,10 +161,11 @@ int metrics_perplexity(const model *m, const int *ids, long n, int window, int m
                 y[r] = seq[k][t + 1];
             }
         kbatch b = {nb, len, seq};
-        int rc = forward_rows(m, &b, at, y, R, nll, NULL, err, errlen);
+        int rc = forward_rows(m, h, &b, n_prompt, at, y, R, nll, NULL, err, errlen);
         for (int r = 0; r < R; r++) total += nll[r];
         count += R;
         free(len);
+        free(n_prompt);
         free(seq);
         free(at);
         free(y);
@@ -242,6 +266,11 @@ static tf_item item_of(const id_seq *prompt, const id_seq *target, const int *ex
 }
 
 int eval_cache_reference(eval_set *s, const model *m0, int max_batch, char *err, size_t errlen) {
+    return eval_cache_reference_hooked(s, m0, NULL, max_batch, err, errlen);
+}
+
+int eval_cache_reference_hooked(eval_set *s, const model *m0, const eval_hooks *h, int max_batch, char *err,
+                                size_t errlen) {
     int n = 0;
     for (int i = 0; i < s->n; i++) n += s->req[i].n_loc;
     tf_item *items = calloc((size_t)n + 1, sizeof(tf_item));
@@ -256,7 +285,7 @@ int eval_cache_reference(eval_set *s, const model *m0, int max_batch, char *err,
         }
     }
     tf_score *sc = malloc(((size_t)n + 1) * sizeof(tf_score));
-    int rc = tf_score_items(m0, items, n, max_batch, sc, am, err, errlen);
+    int rc = tf_score_items_hooked(m0, h, items, n, max_batch, sc, am, err, errlen);
     free(items);
     free(am);
     free(sc);
@@ -265,6 +294,11 @@ int eval_cache_reference(eval_set *s, const model *m0, int max_batch, char *err,
 
 int eval_score(const eval_set *s, const model *m, int first, int count, int max_batch, request_scores *out,
                char *err, size_t errlen) {
+    return eval_score_hooked(s, m, NULL, first, count, max_batch, out, err, errlen);
+}
+
+int eval_score_hooked(const eval_set *s, const model *m, const eval_hooks *h, int first, int count, int max_batch,
+                      request_scores *out, char *err, size_t errlen) {
     if (first < 0 || count < 0 || first + count > s->n) {
         snprintf(err, errlen, "evaluation of requests %d to %d: the set has %d", first, first + count - 1, s->n);
         return -1;
@@ -290,7 +324,7 @@ int eval_score(const eval_set *s, const model *m, int first, int count, int max_
         for (int j = 0; j < q->n_loc; j++) items[k++] = item_of(&q->loc[j], &q->loc_ans[j], agreement ? q->loc_ref[j] : NULL);
     }
     tf_score *sc = malloc(((size_t)n + 1) * sizeof(tf_score));
-    int rc = tf_score_items(m, items, n, max_batch, sc, NULL, err, errlen);
+    int rc = tf_score_items_hooked(m, h, items, n, max_batch, sc, NULL, err, errlen);
     for (int i = first, k = 0; i < first + count && !rc; i++) {
         const eval_request *q = &s->req[i];
         request_scores *o = &out[i - first];

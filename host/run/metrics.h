@@ -8,9 +8,28 @@
 #include "model.h"
 #include "run/dataset.h"
 #include "tokenizer.h"
+#include "transformer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* ---- hooks: a method's adapter active during scoring ---- */
+
+/* A provider of forward hooks for the scoring forwards, so that a method whose edit is an adapter rather
+ * than a weight change (GRACE, editor_eval_hooks) is active while it is scored. make() gets each scoring
+ * forward's batch and every sequence's prompt length (its scored rows are n_prompt − 1 … len − 2; 1 for
+ * perplexity windows) and returns the hooks to pass to that forward (non-zero with a message in err on
+ * failure); release() frees them (make NULL: no hooks). generate, when not NULL, replaces teacher-forced
+ * accuracy (EasyEdit's GRACE scoring): an item's accuracy is the fraction of its n_target expected tokens
+ * that greedy generation of n_target tokens after its prompt reproduces, position by position, and its
+ * argmax tokens are the generated ones; the NLL stays teacher-forced. */
+typedef struct eval_hooks {
+    int (*make)(void *ctx, const kbatch *b, const int *n_prompt, khook **hooks, int *n_hooks, char *err,
+                size_t errlen);
+    void (*release)(void *ctx, khook *hooks, int n_hooks);
+    int (*generate)(void *ctx, const int *prompt, int n_prompt, int steps, int *out, char *err, size_t errlen);
+    void *ctx;
+} eval_hooks;
 
 /* ---- token level ---- */
 
@@ -36,6 +55,9 @@ typedef struct tf_score {
  * and one host copy (R × vocab floats each). Returns 0, or −1 with a message naming the item in err. */
 int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, tf_score *out, int **argmax,
                    char *err, size_t errlen);
+/* the same with the hooks of h in every forward (h NULL: tf_score_items) */
+int tf_score_items_hooked(const model *m, const eval_hooks *h, const tf_item *items, int n, int max_batch,
+                          tf_score *out, int **argmax, char *err, size_t errlen);
 
 /* Perplexity of ids[0..n): the stream is cut into consecutive windows of `window` tokens (the last one
  * shorter; a last window of one token is dropped); each window predicts its tokens 1 … len−1 from the
@@ -43,6 +65,8 @@ int tf_score_items(const model *m, const tf_item *items, int n, int max_batch, t
  * memory: about 2 × max_batch × window × vocab floats for the logits and their gradient). */
 int metrics_perplexity(const model *m, const int *ids, long n, int window, int max_batch, double *ppl, char *err,
                        size_t errlen);
+int metrics_perplexity_hooked(const model *m, const eval_hooks *h, const int *ids, long n, int window, int max_batch,
+                              double *ppl, char *err, size_t errlen);
 
 /* ---- request level ---- */
 
@@ -81,6 +105,10 @@ void eval_set_free(eval_set *s);
 /* Records the argmax of the unedited model m0 on every loc ‖ loc_ans (the reference of specificity under
  * protocol easyedit); call it once, before edit 1. */
 int eval_cache_reference(eval_set *s, const model *m0, int max_batch, char *err, size_t errlen);
+/* the same through hooks h: with generation scoring the reference is the unedited model's greedy
+ * generation (h of an editor before its first edit), so that specificity compares generations */
+int eval_cache_reference_hooked(eval_set *s, const model *m0, const eval_hooks *h, int max_batch, char *err,
+                                size_t errlen);
 
 typedef struct request_scores {
     double efficacy;    /* token accuracy of target_new after the edit prompt */
@@ -95,5 +123,8 @@ typedef struct request_scores {
 /* Scores requests [first, first + count) of s on m into out[0..count). */
 int eval_score(const eval_set *s, const model *m, int first, int count, int max_batch, request_scores *out,
                char *err, size_t errlen);
+/* the same with the hooks of h in every forward (h NULL: eval_score) */
+int eval_score_hooked(const eval_set *s, const model *m, const eval_hooks *h, int first, int count, int max_batch,
+                      request_scores *out, char *err, size_t errlen);
 
 #endif

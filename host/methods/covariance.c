@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define COV_MAGIC "KEDITCOV"
 #define PART_MAGIC "KEDITCVP"
@@ -208,9 +209,11 @@ static void progress(const pass *p, int64_t tokens_this_run, double elapsed, boo
     int64_t left = p->plan->n_tokens - p->tokens_done;
     char eta[32];
     fmt_duration(rate > 0 ? (double)left / rate : 0, eta, sizeof eta);
-    fprintf(stderr, "\rkedit: statistics: %" PRId64 "/%" PRId64 " tokens (%.1f%%), %.0f tok/s, ETA %s   ", p->tokens_done,
-            p->plan->n_tokens, 100.0 * (double)p->tokens_done / (double)p->plan->n_tokens, rate, eta);
-    if (final) fprintf(stderr, "\n");
+    bool tty = isatty(fileno(stderr)); // a terminal redraws one line; a log gets plain lines
+    fprintf(stderr, "%skedit: statistics: %" PRId64 "/%" PRId64 " tokens (%.1f%%), %.0f tok/s, ETA %s%s",
+            tty ? "\r" : "", p->tokens_done, p->plan->n_tokens,
+            100.0 * (double)p->tokens_done / (double)p->plan->n_tokens, rate, eta, tty ? "   " : "\n");
+    if (final && tty) fprintf(stderr, "\n");
 }
 
 /* accumulates Σ k kᵀ of every token of windows [w0, w1) into the partial sums */
@@ -282,7 +285,8 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
         }
         w = w1;
         double t = now_s();
-        if (o->progress && (t - last_print > 0.5 || w == pl->n_win)) {
+        double print_every = isatty(fileno(stderr)) ? 0.5 : 5.0; // seconds between progress lines
+        if (o->progress && (t - last_print > print_every || w == pl->n_win)) {
             progress(p, p->tokens_done - tokens0, t - t0, w == pl->n_win);
             last_print = t;
         }

@@ -2,6 +2,7 @@
 #ifndef KEDIT_COMMANDS_H
 #define KEDIT_COMMANDS_H
 
+int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_table(int argc, char **argv);

@@ -12,6 +12,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "one sequential-editing run from a configuration (or a sweep task; resumable)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (or of each line of standard input)"},
     {"generate", cmd_generate, "generate text from a model (greedy or top-k sampling)"},
     {"stats", cmd_stats, "covariance statistics of W_out inputs over a corpus (cached, resumable)"},

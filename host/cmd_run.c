@@ -1,0 +1,91 @@
+/* kedit run: one sequential-editing run from a configuration, a sweep's task, or a results file to resume. */
+#include "cli.h"
+#include "commands.h"
+#include "run/results_h5.h"
+#include "run/runner.h"
+#include "run/sweep.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: kedit run --config CONFIG.json [options]\n"
+               "       kedit run --task I --grid GRID.json [options]\n"
+               "       kedit run --resume RESULTS.h5 [options]\n\n"
+               "  --config FILE       the run's configuration (configs/README.md lists the fields)\n"
+               "  --task I --grid G   task I of a sweep's grid (kedit sweep); I defaults to $SLURM_ARRAY_TASK_ID\n"
+               "  --resume FILE       continue a run that stopped, from its results file and its own configuration\n"
+               "  --save-model DIR    write the edited model there as a Hugging Face folder at the end\n"
+               "  --device cpu|cuda   overrides the configuration's device\n"
+               "  --quiet             no progress lines\n"
+               "  --stop-after N      stop after N edits of this process, leaving the run resumable\n");
+}
+
+/* the configuration stored in a results file */
+static int config_of_results(const char *path, run_config *c, char *err, size_t errlen) {
+    results *r = results_open(path, false, err, errlen);
+    if (!r) return 1;
+    char *text = results_attr_str(r, "config");
+    results_close(r);
+    if (!text) {
+        snprintf(err, errlen, "%s: no config attribute: not a kedit results file", path);
+        return 1;
+    }
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) {
+        snprintf(err, errlen, "%s: its config attribute is not valid JSON", path);
+        return 1;
+    }
+    return run_config_from_json(j, path, c, err, errlen);
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *config = NULL, *grid = NULL, *task = getenv("SLURM_ARRAY_TASK_ID"), *v;
+    run_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--quiet")) o.quiet = true;
+        else if ((v = cli_value(&i, argc, argv, "--config"))) config = v;
+        else if ((v = cli_value(&i, argc, argv, "--grid"))) grid = v;
+        else if ((v = cli_value(&i, argc, argv, "--task"))) task = v;
+        else if ((v = cli_value(&i, argc, argv, "--resume"))) o.resume = v;
+        else if ((v = cli_value(&i, argc, argv, "--save-model"))) o.save_model = v;
+        else if ((v = cli_value(&i, argc, argv, "--device"))) o.device = v;
+        else if ((v = cli_value(&i, argc, argv, "--stop-after"))) o.stop_after = cli_long("--stop-after", v, 1, 1L << 40);
+        else {
+            fprintf(stderr, "kedit run: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!!config + !!grid + !!o.resume != 1) {
+        fprintf(stderr, "kedit run: give exactly one of --config, --grid (with --task) or --resume\n");
+        usage(stderr);
+        return 2;
+    }
+    run_config c;
+    char err[2048];
+    int rc;
+    if (config) rc = run_config_load(config, &c, err, sizeof err);
+    else if (o.resume) rc = config_of_results(o.resume, &c, err, sizeof err);
+    else {
+        if (!task) {
+            fprintf(stderr, "kedit run: --grid needs --task I (or SLURM_ARRAY_TASK_ID)\n");
+            return 2;
+        }
+        cJSON *j = NULL;
+        rc = sweep_task_config(grid, (int)cli_long("--task", task, 0, 1 << 30), &j, err, sizeof err);
+        if (!rc) rc = run_config_from_json(j, grid, &c, err, sizeof err);
+    }
+    if (rc) {
+        fprintf(stderr, "kedit run: %s\n", err);
+        return 1;
+    }
+    rc = run_execute(&c, &o);
+    run_config_free(&c);
+    return rc;
+}

@@ -51,7 +51,7 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) tests/test.h
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) tests/test.h tests/test_cli.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 

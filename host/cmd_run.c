@@ -19,6 +19,7 @@ static void usage(FILE *f) {
                "  --save-model DIR    write the edited model there as a Hugging Face folder at the end\n"
                "  --device cpu|cuda   overrides the configuration's device\n"
                "  --quiet             no progress lines\n"
+               "  --progress-every S  seconds between progress lines in a log (default 5; 0: every edit)\n"
                "  --stop-after N      stop after N edits of this process, leaving the run resumable\n");
 }
 
@@ -43,7 +44,7 @@ static int config_of_results(const char *path, run_config *c, char *err, size_t 
 
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *grid = NULL, *task = getenv("SLURM_ARRAY_TASK_ID"), *v;
-    run_opts o = {0};
+    run_opts o = {.progress_every = -1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -55,6 +56,7 @@ int cmd_run(int argc, char **argv) {
         else if ((v = cli_value(&i, argc, argv, "--resume"))) o.resume = v;
         else if ((v = cli_value(&i, argc, argv, "--save-model"))) o.save_model = v;
         else if ((v = cli_value(&i, argc, argv, "--device"))) o.device = v;
+        else if ((v = cli_value(&i, argc, argv, "--progress-every"))) o.progress_every = cli_double("--progress-every", v);
         else if ((v = cli_value(&i, argc, argv, "--stop-after"))) o.stop_after = cli_long("--stop-after", v, 1, 1L << 40);
         else {
             fprintf(stderr, "kedit run: unknown argument '%s'\n", argv[i]);

@@ -327,11 +327,17 @@ static bool is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* copies a tokenizer file, or those of tokenizer_files present in a folder, into dir */
+/* copies a tokenizer file, or those of tokenizer_files present in a folder, into dir; a file keeps its name
+ * when it is one of tokenizer_files, else it becomes the name a folder's tokenizer is found by:
+ * tokenizer.json for JSON, tokenizer.bin for a llama2.c tokenizer */
 static int copy_tokenizer(const char *from, const char *dir, char *err, size_t errlen) {
     if (!is_dir(from)) {
-        const char *slash = strrchr(from, '/');
-        return save_dir_copy(from, dir, slash ? slash + 1 : from, err, errlen);
+        const char *slash = strrchr(from, '/'), *base = slash ? slash + 1 : from;
+        for (size_t i = 0; i < sizeof tokenizer_files / sizeof *tokenizer_files; i++)
+            if (!strcmp(base, tokenizer_files[i])) return save_dir_copy(from, dir, base, err, errlen);
+        size_t n = strlen(base);
+        bool json = n >= 5 && !strcmp(base + n - 5, ".json");
+        return save_dir_copy(from, dir, json ? "tokenizer.json" : "tokenizer.bin", err, errlen);
     }
     for (size_t i = 0; i < sizeof tokenizer_files / sizeof *tokenizer_files; i++) {
         char *path = ckpt_join_path(from, tokenizer_files[i]);

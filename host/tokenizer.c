@@ -398,13 +398,16 @@ static bool is_file(const char *path) {
 }
 
 static tokenizer *load_folder(const char *dir, char *err, size_t errlen) {
-    char json[4096], vocab[4096], merges[4096];
+    char json[4096], vocab[4096], merges[4096], bin[4096];
     snprintf(json, sizeof json, "%s/tokenizer.json", dir);
+    snprintf(bin, sizeof bin, "%s/tokenizer.bin", dir);
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
     if (is_file(json)) return load_tokenizer_json(json, err, errlen);
+    if (!is_file(vocab) && !is_file(merges) && is_file(bin)) return tok_llama2c_load(bin, err, errlen);
     if (!is_file(vocab) && !is_file(merges)) {
-        tok_error(err, errlen, "%s: folder has neither tokenizer.json nor vocab.json + merges.txt", dir);
+        tok_error(err, errlen, "%s: folder has neither tokenizer.json, vocab.json + merges.txt nor a llama2.c "
+                  "tokenizer.bin", dir);
         return NULL;
     }
     if (!is_file(vocab) || !is_file(merges)) {

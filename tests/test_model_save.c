@@ -16,6 +16,7 @@
 #include "model_save.h"
 #include "safetensors.h"
 #include "test.h"
+#include "tokenizer.h"
 #include "transformer.h"
 
 #include <cjson/cJSON.h>
@@ -312,8 +313,11 @@ static void test_stories260K_rotary(void) {
     snprintf(dir, sizeof dir, "%s/stories260K", tmp_root);
     CHECK(model_save_hf(&m, NULL, tok, dir, err, sizeof err) == 0, "save: %s", err);
     char copied[300];
-    snprintf(copied, sizeof copied, "%s/tok512.bin", dir);
+    snprintf(copied, sizeof copied, "%s/tokenizer.bin", dir);
     CHECK(same_file(tok, copied), "tokenizer not copied to %s", copied);
+    tokenizer *t = tokenizer_load(dir, err, sizeof err); // the folder's own tokenizer, as kedit generate finds it
+    CHECK(t != NULL, "the saved folder's tokenizer: %s", err);
+    if (t) tokenizer_free(t);
     if (model_load(dir, backend_cpu(), &back, err, sizeof err)) {
         CHECK(0, "reload: %s", err);
         model_free(&m);
@@ -396,7 +400,7 @@ static void test_tokenizer_files(void) {
     }
     snprintf(b, sizeof b, "%s/tokenizer.json", dir);
     CHECK(!exists(b), "%s created though the source has none", b);
-    /* an explicit tokenizer file is copied under its own name; the source's files are then not copied */
+    /* an explicit tokenizer file of a Hugging Face name keeps it; the source's files are then not copied */
     snprintf(dir, sizeof dir, "%s/explicit_tok", tmp_root);
     snprintf(a, sizeof a, "%s/merges.txt", src);
     CHECK(model_save_hf(&m, NULL, a, dir, err, sizeof err) == 0, "%s", err);

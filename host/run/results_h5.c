@@ -236,6 +236,7 @@ static const column edit_columns[] = {
     EDIT_COL(paraphrase, false, "token accuracy of the target on the rephrased prompts, right after this edit"),
     EDIT_COL(specificity, false, "locality score (protocol attribute) right after this edit"),
     EDIT_COL(target_prob_pre, false, "exp(-mean NLL) of the target tokens on the edit prompt, unedited model"),
+    EDIT_COL(target_prob_before, false, "exp(-mean NLL) of the target tokens on the edit prompt, right before this edit"),
     EDIT_COL(target_prob_post, false, "exp(-mean NLL) of the target tokens on the edit prompt, right after this edit"),
     EDIT_COL(t_z, false, "seconds computing the target vector z"),
     EDIT_COL(t_keys, false, "seconds computing the keys"),
@@ -657,6 +658,12 @@ int results_read_rows(results *r, const char *name, double **rows, long *n_rows,
     int rc = results_read(r, path, rows, n_rows, &cols);
     *width = (int)cols;
     return rc;
+}
+
+bool results_has_blob(results *r, const char *name) {
+    char path[512];
+    state_path(path, sizeof path, name);
+    return exists(r->file, path);
 }
 
 int results_read_blob(results *r, const char *name, void **data, size_t *n) {

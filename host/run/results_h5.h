@@ -34,6 +34,7 @@ typedef struct edit_row {
     long long case_id;
     double efficacy, paraphrase, specificity; /* this request's scores right after its edit, in [0, 1] */
     double target_prob_pre;     /* probability of the target on the edit prompt on W₀ */
+    double target_prob_before;  /* the same on the live model right before the edit (NaN: not measured) */
     double target_prob_post;    /* the same right after the edit */
     double t_z, t_keys, t_solve, t_apply, t_eval; /* wall seconds of each phase of this edit */
     long long peak_rss;         /* the process's peak resident memory so far, bytes */
@@ -97,6 +98,7 @@ int results_read_templates(results *r, char ***templates, int *n); /* free each 
 /* the edited matrices' names (those with a /norms group), malloc'd array of malloc'd strings */
 int results_norm_matrices(results *r, char ***names, int *n);
 int results_read_rows(results *r, const char *name, double **rows, long *n_rows, int *width);
+bool results_has_blob(results *r, const char *name); /* whether /method_state/<name> exists */
 int results_read_blob(results *r, const char *name, void **data, size_t *n);
 
 /* ---- resuming ---- */

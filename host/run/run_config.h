@@ -25,6 +25,8 @@ typedef struct run_config {
     dataset_opts ds;        /* format, protocol, selection, invalid-record policy */
     eval_schedule schedule; /* each: evaluate edit i right after edit i; end_only: only at checkpoints */
     int checkpoint_every;   /* re-evaluate all edits so far every K edits (and always after the last) */
+    int state_every;        /* write the resume state every K edits (and after the last); a resumed run
+                             * redoes the edits made after the last state written */
     char *stats_corpus;     /* text for the covariance statistics */
     int64_t stats_tokens;   /* 0: the method's mom2_n_tokens */
     char *stats_cache;      /* folder of the statistics cache */

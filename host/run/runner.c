@@ -101,6 +101,21 @@ static int perplexity(run *r, double *ppl) {
 
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
+/* the edit count of the resume state in the file (0 when the run stopped before writing one) */
+static int state_edits(run *r, long *t) {
+    *t = 0;
+    if (!results_has_blob(r->res, "resume")) return 0;
+    void *buf;
+    size_t n;
+    if (results_read_blob(r->res, "resume", &buf, &n)) FAIL(r, "%s", results_error(r->res));
+    int64_t v = -1;
+    if (n >= sizeof v) memcpy(&v, buf, sizeof v);
+    free(buf);
+    if (v < 0 || v > r->ds.n) FAIL(r, "%s: /method_state/resume is damaged (edit count %lld)", r->o->resume, (long long)v);
+    *t = (long)v;
+    return 0;
+}
+
 static int open_results(run *r) {
     run_config *c = r->c;
     if (r->o->resume) {
@@ -108,8 +123,14 @@ static int open_results(run *r) {
         if (!r->res) return -1;
         double flushed = 0;
         if (results_attr_double(r->res, "edits_flushed", &flushed)) FAIL(r, "%s", results_error(r->res));
-        r->done = (long)flushed;
+        if (state_edits(r, &r->done)) return -1;
+        if (r->done > (long)flushed)
+            FAIL(r, "%s: its resume state is of edit %ld but only %ld edits were flushed", r->o->resume, r->done,
+                 (long)flushed);
         if (results_truncate_edits(r->res, r->done)) FAIL(r, "%s", results_error(r->res));
+        if (r->done < (long)flushed)
+            printf("%s: %ld edits were flushed after its last resume state; they are made again\n", r->o->resume,
+                   (long)flushed - r->done);
         return 0;
     }
     char *cfg = config_text(r);
@@ -185,19 +206,9 @@ static int save_state(run *r, long n_edits) {
 static int restore_state(run *r) {
     void *buf;
     size_t n;
-    int64_t t;
     if (results_read_blob(r->res, "resume", &buf, &n)) FAIL(r, "%s", results_error(r->res));
-    if (n < sizeof t) {
-        free(buf);
-        FAIL(r, "%s: /method_state/resume is too short", r->o->resume);
-    }
-    memcpy(&t, buf, sizeof t);
-    if (t != r->done) {
-        free(buf);
-        FAIL(r, "%s: the saved state is of edit %lld but the file holds %ld edits: cannot resume", r->o->resume,
-             (long long)t, r->done);
-    }
-    int rc = editor_load_state(r->ed, (unsigned char *)buf + sizeof t, n - sizeof t, r->err, sizeof r->err);
+    int rc = editor_load_state(r->ed, (unsigned char *)buf + sizeof(int64_t), n - sizeof(int64_t), r->err,
+                               sizeof r->err);
     free(buf);
     return rc;
 }
@@ -245,26 +256,35 @@ static int edit_one(run *r, long i, double t_start) {
     const edit_record *q = &r->ds.req[i];
     edit_request req = {q->prompt_template, q->subject, q->target_new};
     edit_outcome out;
+    bool each = r->c->schedule == EVAL_EACH;
+    request_scores s;
+    double t0 = progress_now(), t_before = 0;
+    if (each) { // the live model's target probability before the edit: what this edit has to change
+        if (eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), (int)i, 1, r->c->eval_batch, &s, r->err,
+                              sizeof r->err))
+            return -1;
+        t_before = progress_now() - t0;
+    }
     if (editor_edit(r->ed, &req, 1, &out, r->err, sizeof r->err)) return -1;
     edit_row row = {.edit = i, .case_id = q->case_id, .target_prob_pre = r->prob_pre[i], .t_z = out.t_z,
                     .t_keys = out.t_keys, .t_solve = out.t_solve, .t_apply = out.t_apply,
-                    .efficacy = NAN, .paraphrase = NAN, .specificity = NAN, .target_prob_post = NAN};
-    if (r->c->schedule == EVAL_EACH) {
-        double t0 = progress_now();
-        request_scores s;
+                    .efficacy = NAN, .paraphrase = NAN, .specificity = NAN,
+                    .target_prob_before = each ? s.target_prob : NAN, .target_prob_post = NAN};
+    if (each) {
+        t0 = progress_now();
         if (eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), (int)i, 1, r->c->eval_batch, &s, r->err,
                               sizeof r->err))
             return -1;
         row.efficacy = s.efficacy, row.paraphrase = s.paraphrase, row.specificity = s.specificity;
         row.target_prob_post = s.target_prob;
-        row.t_eval = progress_now() - t0;
+        row.t_eval = t_before + progress_now() - t0;
     }
     row.peak_rss = peak_rss_bytes();
     if (results_append_edit(r->res, &row)) FAIL(r, "%s", results_error(r->res));
     if (record_norms(r, i)) return -1;
     long n = i + 1;
     if ((n % r->c->checkpoint_every == 0 || n == r->ds.n) && checkpoint(r, n, t_start)) return -1;
-    if (save_state(r, n)) return -1;
+    if ((n % r->c->state_every == 0 || n == r->ds.n) && save_state(r, n)) return -1;
     if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res));
     progress_edit(&r->pr, n, row.efficacy);
     return 0;
@@ -291,6 +311,7 @@ int run_execute(run_config *c, const run_opts *o) {
     }
     if (!rc) {
         progress_start(&r.pr, stdout, method_name(r.hp.method), r.ds.n, o->quiet);
+        if (o->progress_every >= 0) r.pr.interval = o->progress_every;
         long stop = o->stop_after > 0 ? r.done + o->stop_after : r.ds.n;
         for (long i = r.done; !rc && i < r.ds.n && i < stop; i++) rc = edit_one(&r, i, t_start);
         progress_finish(&r.pr);

@@ -14,6 +14,7 @@ typedef struct run_opts {
     const char *save_model;  /* write the edited model here as a Hugging Face folder at the end */
     const char *device;      /* overrides the configuration's device */
     bool quiet;
+    double progress_every;   /* seconds between progress lines when not on a terminal (0: every edit; <0: 5) */
     long stop_after;         /* stop (as if killed) after this many edits in this process; 0: never */
 } run_opts;
 

@@ -1,0 +1,388 @@
+/* kedit run end to end, through the command line as a user runs it, on the real pretrained stories260K
+ * (llama2.c; the shared data's zsRE requests and WikiText for C and the perplexity): every method writes
+ * a complete results file; a run killed with SIGKILL at a random edit and resumed gives bitwise the file
+ * of an uninterrupted run (CPU); a resume state written every K edits redoes the edits after it; bad
+ * configuration and dataset fields stop with a message naming the file and field and leave no file that
+ * looks complete; --save-model writes a folder that reloads to the edited model; 100-edit ROME, MEMIT
+ * and D4S runs are printed by kedit table. Skips when ../shared/data is absent. */
+#include "model.h"
+#include "run/metrics.h"
+#include "run/results_h5.h"
+#include "test.h"
+#include "test_cli.h"
+#include "tokenizer.h"
+
+#include <time.h>
+#include <unistd.h>
+
+static char dir[256];       /* this test's temporary folder */
+static char model_path[512], tok_path[512], zsre_path[512], text_path[512];
+
+static const char *tmp_path(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", dir, name);
+    return buf;
+}
+
+static bool have_inputs(void) {
+    return test_data_path(model_path, sizeof model_path, "models/stories260K/stories260K.bin") &&
+           test_data_path(tok_path, sizeof tok_path, "models/stories260K/tok512.bin") &&
+           test_data_path(zsre_path, sizeof zsre_path, "zsre/zsre_mend_train_1k.json") &&
+           test_data_path(text_path, sizeof text_path, "text/wikitext-2-raw-test.txt");
+}
+
+/* a run configuration in the temporary folder: `extra` is spliced in as further top-level fields */
+static const char *write_config(const char *name, const char *method, const char *dataset, int n_edits, int every,
+                                const char *extra) {
+    static char path[600];
+    char out[600], cache[600];
+    tmp_path(path, sizeof path, name);
+    snprintf(out, sizeof out, "%s/%s.h5", dir, name);
+    tmp_path(cache, sizeof cache, "stats");
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "{\"model\": \"%s\", \"tokenizer\": \"%s\", \"hparams\": \"configs/%s_stories260K.json\",\n"
+            " \"dataset\": {\"path\": \"%s\", \"n_edits\": %d},\n"
+            " \"schedule\": {\"checkpoint_every\": %d},\n"
+            " \"stats\": {\"corpus\": \"%s\", \"n_tokens\": 20000, \"cache\": \"%s\"},\n"
+            " \"perplexity\": {\"text\": \"%s\", \"n_tokens\": 1024, \"window\": 128},\n"
+            " \"output\": \"%s\"%s%s}\n",
+            model_path, tok_path, method, dataset ? dataset : zsre_path, n_edits, every, text_path, cache, text_path,
+            out, extra ? ", " : "", extra ? extra : "");
+    fclose(f);
+    return path;
+}
+
+static int kedit_run_config(const char *config, const char *extra_arg, const char *extra_val, char *out, size_t n) {
+    const char *argv[] = {"run", "--config", config, "--progress-every", "0", extra_arg, extra_val, NULL};
+    return kedit(argv, 0, out, n);
+}
+
+static char *status_of(const char *h5) {
+    char err[512];
+    results *r = results_open(h5, false, err, sizeof err);
+    if (!r) return NULL;
+    char *s = results_attr_str(r, "status");
+    results_close(r);
+    return s;
+}
+
+static bool same_doubles(const double *a, const double *b, long n) {
+    for (long i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a) && !(isnan(a[i]) && isnan(b[i]))) return false;
+    return true;
+}
+
+/* compares one dataset of two results files bitwise; returns whether equal */
+static bool same_dataset(results *a, results *b, const char *path) {
+    double *va, *vb;
+    long ra, ca, rb, cb;
+    if (results_read(a, path, &va, &ra, &ca)) return false;
+    if (results_read(b, path, &vb, &rb, &cb)) {
+        free(va);
+        return false;
+    }
+    bool same = ra == rb && ca == cb && same_doubles(va, vb, ra * ca);
+    if (!same) fprintf(stderr, "    %s differs (%ldx%ld vs %ldx%ld)\n", path, ra, ca, rb, cb);
+    free(va);
+    free(vb);
+    return same;
+}
+
+/* every number of two runs' files that does not measure time or memory */
+static bool same_results(const char *pa, const char *pb) {
+    char err[512];
+    results *a = results_open(pa, false, err, sizeof err), *b = results_open(pb, false, err, sizeof err);
+    if (!a || !b) {
+        fprintf(stderr, "    %s\n", err);
+        results_close(a);
+        results_close(b);
+        return false;
+    }
+    static const char *const paths[] = {"/edits/edit", "/edits/case_id", "/edits/efficacy", "/edits/paraphrase",
+                                        "/edits/specificity", "/edits/target_prob_pre", "/edits/target_prob_post",
+                                        "/checkpoints/n_edits", "/checkpoints/ppl_edited", "/checkpoints/ppl_unedited",
+                                        "/checkpoints/efficacy", "/checkpoints/paraphrase", "/checkpoints/specificity"};
+    bool same = true;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) same &= same_dataset(a, b, paths[i]);
+    char **names;
+    int n;
+    if (results_norm_matrices(a, &names, &n)) same = false;
+    else {
+        static const char *const cols[] = {"edit", "l1_diff", "fro_diff", "fro_step", "l1", "codebook_size",
+                                           "values_norm"};
+        for (int i = 0; i < n; i++) {
+            for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+                char p[512];
+                snprintf(p, sizeof p, "/norms/%s/%s", names[i], cols[c]);
+                same &= same_dataset(a, b, p);
+            }
+            free(names[i]);
+        }
+        free(names);
+    }
+    results_close(a);
+    results_close(b);
+    return same;
+}
+
+static long rows_of(const char *h5, const char *path) {
+    char err[512];
+    results *r = results_open(h5, false, err, sizeof err);
+    if (!r) return -1;
+    double *v;
+    long rows = -1, cols;
+    if (!results_read(r, path, &v, &rows, &cols)) free(v);
+    results_close(r);
+    return rows;
+}
+
+static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s"};
+
+/* Each method: an uninterrupted 6-edit run, and one killed with SIGKILL after a random edit k (1..5),
+ * then resumed; the two files agree in every number but times. The seed of the kill points is printed. */
+static void test_kill_and_resume(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    unsigned seed = (unsigned)time(NULL);
+    printf("    kill points from seed %u\n", seed);
+    srand(seed);
+    static char out[1 << 16];
+    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++) {
+        char name[64], full[600], cut[600];
+        const char *m = METHODS[i];
+        snprintf(name, sizeof name, "full_%s", m);
+        const char *cfg = write_config(name, m, NULL, 6, 3, NULL);
+        snprintf(full, sizeof full, "%s/%s.h5", dir, name);
+        int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        CHECK(rc == 0, "%s: uninterrupted run exit %d:\n%s", m, rc, out);
+        snprintf(name, sizeof name, "cut_%s", m);
+        cfg = write_config(name, m, NULL, 6, 3, NULL);
+        snprintf(cut, sizeof cut, "%s/%s.h5", dir, name);
+        int k = 1 + rand() % 5;
+        const char *argv[] = {"run", "--config", cfg, "--progress-every", "0", NULL};
+        rc = kedit(argv, k, out, sizeof out);
+        CHECK(rc == 128 + SIGKILL, "%s: the run was not killed at edit %d (exit %d):\n%s", m, k, rc, out);
+        char *st = status_of(cut);
+        CHECK(st && !strcmp(st, "running"), "%s: a killed run's file says status %s", m, st ? st : "(unreadable)");
+        free(st);
+        const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+        rc = kedit(resume, 0, out, sizeof out);
+        CHECK(rc == 0 && strstr(out, "resuming"), "%s: resume after edit %d: exit %d:\n%s", m, k, rc, out);
+        st = status_of(cut);
+        CHECK(st && !strcmp(st, "complete"), "%s: resumed file status %s", m, st ? st : "(unreadable)");
+        free(st);
+        CHECK(same_results(full, cut), "%s: killed after edit %d and resumed, the results differ", m, k);
+    }
+}
+
+/* With the state written every 4 edits, a run stopped after 6 resumes from edit 4 and redoes 5 and 6. */
+static void test_resume_redoes_after_state(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char full[600], cut[600];
+    const char *cfg = write_config("sparse_full", "d4s", NULL, 8, 4, NULL);
+    snprintf(full, sizeof full, "%s/sparse_full.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0, "uninterrupted run exit %d:\n%s", rc, out);
+    cfg = write_config("sparse_cut", "d4s", NULL, 8, 4, NULL);
+    FILE *f = fopen(cfg, "r+"); // add schedule.state_every to the configuration
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    char *at = strstr(text, "\"checkpoint_every\": 4");
+    CHECK(at != NULL, "config layout");
+    if (!at) return;
+    char fixed[4200];
+    snprintf(fixed, sizeof fixed, "%.*s\"state_every\": 4, %s", (int)(at - text), text, at);
+    rewind(f);
+    fputs(fixed, f);
+    fclose(f);
+    snprintf(cut, sizeof cut, "%s/sparse_cut.h5", dir);
+    rc = kedit_run_config(cfg, "--stop-after", "6", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "stopped after 6 edits"), "stop after 6: exit %d:\n%s", rc, out);
+    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "2 edits were flushed after its last resume state") &&
+              strstr(out, "resuming") && strstr(out, "after edit 4"),
+          "resume: exit %d:\n%s", rc, out);
+    CHECK(same_results(full, cut), "resumed from edit 4, the results differ from the uninterrupted run");
+}
+
+/* a configuration with one field wrong: exit 1, the file and the field named, no results file */
+static void bad_config(const char *label, const char *extra, const char *field) {
+    static char out[1 << 14];
+    char name[64], h5[600];
+    snprintf(name, sizeof name, "bad_%s", label);
+    const char *cfg = write_config(name, "memit", NULL, 2, 2, extra);
+    snprintf(h5, sizeof h5, "%s/%s.h5", dir, name);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, cfg) && strstr(out, field), "%s: exit %d, wanted 1 naming %s and %s:\n%s", label, rc,
+          cfg, field, out);
+    CHECK(access(h5, F_OK) != 0, "%s: a results file was written", label);
+}
+
+static void test_bad_config(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    bad_config("protocol", "\"protocol\": \"rome\"", "protocol");
+    bad_config("eval_batch", "\"eval_batch\": 0", "eval_batch");
+    bad_config("unknown", "\"chekpoint_every\": 3", "chekpoint_every");
+    bad_config("device", "\"device\": \"tpu\"", "device");
+    bad_config("seed", "\"seed\": \"zero\"", "seed");
+    // a results file is never overwritten
+    static char out[1 << 14];
+    const char *cfg = write_config("exists", "memit", NULL, 2, 2, NULL);
+    char h5[600];
+    snprintf(h5, sizeof h5, "%s/exists.h5", dir);
+    FILE *f = fopen(h5, "w");
+    fputs("precious", f);
+    fclose(f);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc != 0 && strstr(out, h5), "an existing output: exit %d:\n%s", rc, out);
+    f = fopen(h5, "r");
+    char back[16] = {0};
+    CHECK(f && fread(back, 1, sizeof back - 1, f) == 8 && !strcmp(back, "precious"), "the existing file was changed");
+    if (f) fclose(f);
+}
+
+/* a dataset whose second record lacks "alt": stop names the record and field; skip runs the others */
+static void test_bad_dataset(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    char ds[600];
+    tmp_path(ds, sizeof ds, "bad_zsre.json");
+    FILE *f = fopen(ds, "w");
+    fputs("[{\"subject\": \"Lily\", \"src\": \"Where does Lily live?\", \"alt\": \"park\", \"answers\": [\"house\"],"
+          " \"rephrase\": \"Where is the home of Lily?\", \"loc\": \"Who is Tom?\", \"loc_ans\": \"a boy\"},\n"
+          " {\"subject\": \"Tom\", \"src\": \"What does Tom eat?\", \"answers\": [\"cake\"],"
+          " \"rephrase\": \"What is the food of Tom?\", \"loc\": \"Who is Lily?\", \"loc_ans\": \"a girl\"},\n"
+          " {\"subject\": \"Sue\", \"src\": \"What does Sue like?\", \"alt\": \"dogs\", \"answers\": [\"cats\"],"
+          " \"rephrase\": \"What is the favourite thing of Sue?\", \"loc\": \"Who is Ben?\", \"loc_ans\": \"a dog\"}]\n",
+          f);
+    fclose(f);
+    static char out[1 << 14];
+    char h5[600];
+    const char *cfg = write_config("ds_stop", "memit", ds, 3, 3, NULL);
+    snprintf(h5, sizeof h5, "%s/ds_stop.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, ds) && strstr(out, "alt") && strstr(out, "1"), "stop: exit %d:\n%s", rc, out);
+    CHECK(access(h5, F_OK) != 0, "stop: a results file was written");
+    // the same with on_invalid skip: two edits
+    cfg = write_config("ds_skip", "memit", ds, -1, 3, NULL);
+    f = fopen(cfg, "r+");
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    char *at = strstr(text, "\"n_edits\"");
+    char fixed[4200];
+    snprintf(fixed, sizeof fixed, "%.*s\"on_invalid\": \"skip\", %s", (int)(at - text), text, at);
+    rewind(f);
+    fputs(fixed, f);
+    fclose(f);
+    snprintf(h5, sizeof h5, "%s/ds_skip.h5", dir);
+    rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "alt"), "skip: exit %d (a warning naming the field expected):\n%s", rc, out);
+    CHECK(rows_of(h5, "/edits/edit") == 2, "skip: %ld edits, expected 2", rows_of(h5, "/edits/edit"));
+}
+
+/* --save-model: the folder reloads, and scores the edited requests as the run's last checkpoint did */
+static void test_save_model(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char h5[600], saved[600], err[1024];
+    const char *cfg = write_config("save", "memit", NULL, 4, 4, NULL);
+    snprintf(h5, sizeof h5, "%s/save.h5", dir);
+    tmp_path(saved, sizeof saved, "saved_model");
+    int rc = kedit_run_config(cfg, "--save-model", saved, out, sizeof out);
+    CHECK(rc == 0, "run with --save-model: exit %d:\n%s", rc, out);
+    if (rc) return;
+    model m;
+    CHECK(model_load(saved, backend_by_name("cpu"), &m, err, sizeof err) == 0, "reload: %s", err);
+    tokenizer *tok = tokenizer_load(saved, err, sizeof err);
+    CHECK(tok != NULL, "tokenizer of the saved folder: %s", err);
+    if (!tok) return;
+    dataset_opts o = {.format = DS_AUTO, .protocol = PROTOCOL_EASYEDIT, .n_edits = 4, .shuffle = true};
+    edit_dataset ds;
+    CHECK(dataset_load(zsre_path, &o, &ds, err, sizeof err) == 0, "%s", err);
+    eval_set es;
+    CHECK(eval_set_tokenize(&es, tok, ds.req, ds.n, PROTOCOL_EASYEDIT, err, sizeof err) == 0, "%s", err);
+    request_scores s[4]; // (the reference of specificity does not enter efficacy: the saved model's own)
+    CHECK(eval_cache_reference(&es, &m, 32, err, sizeof err) == 0, "%s", err);
+    CHECK(eval_score(&es, &m, 0, 4, 32, s, err, sizeof err) == 0, "%s", err);
+    results *r = results_open(h5, false, err, sizeof err);
+    double *eff;
+    long rows, cols;
+    CHECK(r && !results_read(r, "/checkpoints/efficacy", &eff, &rows, &cols) && rows == 1 && cols == 4, "checkpoints");
+    for (int i = 0; i < 4 && r; i++)
+        CHECK(eff[i] == s[i].efficacy, "request %d: saved model efficacy %g, the run's checkpoint %g", i, s[i].efficacy,
+              eff[i]);
+    if (r) free(eff), results_close(r);
+    eval_set_free(&es);
+    dataset_free(&ds);
+    tokenizer_free(tok);
+    model_free(&m);
+}
+
+/* 100 sequential edits with ROME, MEMIT and D4S, then kedit table over the three files */
+static void test_hundred_edits(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    const char *methods[] = {"rome", "memit", "d4s"};
+    char files[3][600];
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "hundred_%s", methods[i]);
+        const char *cfg = write_config(name, methods[i], NULL, 100, 50, "\"eval_batch\": 64");
+        snprintf(files[i], sizeof files[i], "%s/%s.h5", dir, name);
+        int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        CHECK(rc == 0, "%s: exit %d:\n%s", methods[i], rc, out);
+        char *st = status_of(files[i]);
+        CHECK(st && !strcmp(st, "complete"), "%s: status %s", methods[i], st ? st : "(unreadable)");
+        free(st);
+        CHECK(rows_of(files[i], "/edits/edit") == 100, "%s: %ld edit rows", methods[i], rows_of(files[i], "/edits/edit"));
+        CHECK(rows_of(files[i], "/checkpoints/n_edits") == 2, "%s: %ld checkpoints", methods[i],
+              rows_of(files[i], "/checkpoints/n_edits"));
+        // the edits work: the target's probability right after its edit is above the live model's before it
+        char err[512];
+        results *r = results_open(files[i], false, err, sizeof err);
+        double *pre, *post;
+        long n, c;
+        if (r && !results_read(r, "/edits/target_prob_before", &pre, &n, &c)) {
+            if (!results_read(r, "/edits/target_prob_post", &post, &n, &c)) {
+                int up = 0;
+                for (long j = 0; j < n; j++) up += post[j] > pre[j];
+                printf("    %s: the target probability rose in %d of 100 edits\n", methods[i], up);
+                // if edits left the direction to chance, ≥ 62 of 100 would have probability < 1% (binomial)
+                CHECK(up >= 62, "%s: the target probability rose in %d of 100 edits", methods[i], up);
+                free(post);
+            }
+            free(pre);
+        }
+        results_close(r);
+    }
+    const char *argv[] = {"table", files[0], files[1], files[2], NULL};
+    int rc = kedit(argv, 0, out, sizeof out);
+    printf("%s", out);
+    CHECK(rc == 0 && strstr(out, "ROME") && strstr(out, "MEMIT") && strstr(out, "D4S") && strstr(out, "100"),
+          "kedit table: exit %d:\n%s", rc, out);
+}
+
+int main(void) {
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/kedit_run_XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (access(KEDIT, X_OK)) {
+        fprintf(stderr, "%s not built (make builds it before the tests)\n", KEDIT);
+        return 1;
+    }
+    RUN(test_bad_config);
+    RUN(test_bad_dataset);
+    RUN(test_save_model);
+    RUN(test_kill_and_resume);
+    RUN(test_resume_redoes_after_state);
+    RUN(test_hundred_edits);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+    return TEST_SUMMARY();
+}

@@ -33,7 +33,7 @@ BENCH_SRC := $(wildcard benchmarks/bench_*.c)
 BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
 KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
 
-.PHONY: all deps test test-gpu run bench clean gpu-build
+.PHONY: all deps test test-gpu run bench clean gpu-build FORCE
 all: deps $(KEDIT)
 
 deps:
@@ -47,6 +47,15 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -c $< -o $@
 
+# the source revision a run records (results' git_revision): rewritten only when it changes
+$(BUILD)/gen/git_rev.h: FORCE
+	@mkdir -p $(dir $@)
+	@rev=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	 if [ "$$rev" != unknown ] && ! git diff --quiet HEAD -- host kernels 2>/dev/null; then rev=$$rev-dirty; fi; \
+	 echo "#define KEDIT_GIT_REV \"$$rev\"" > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/host/run/runner.o: $(BUILD)/gen/git_rev.h
+$(BUILD)/host/run/runner.o: CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
@@ -55,7 +64,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) tests/test.h tests/test_cli.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-$(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ)
+$(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ) $(wildcard benchmarks/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 

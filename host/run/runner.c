@@ -38,13 +38,7 @@ typedef struct run {
         return -1;                                                                                            \
     } while (0)
 
-static const char *git_revision(void) {
-#ifdef KEDIT_GIT_REV
-    return KEDIT_GIT_REV;
-#else
-    return "unknown";
-#endif
-}
+#include "git_rev.h" /* KEDIT_GIT_REV, written by the Makefile */
 
 /* the bytes a run holds besides the weights, for the estimate printed before it starts */
 static double state_bytes(const model *m, const edit_hparams *h) {
@@ -136,7 +130,7 @@ static int open_results(run *r) {
     char *cfg = config_text(r);
     results_meta meta = {.config_json = cfg, .method = method_name(r->hp.method), .model_path = c->model_path,
                          .model_name = c->model_name, .model_checksum = r->m.checksum, .dataset = c->dataset_path,
-                         .protocol = protocol_name(c->ds.protocol), .git_revision = git_revision(),
+                         .protocol = protocol_name(c->ds.protocol), .git_revision = KEDIT_GIT_REV,
                          .device = r->be->name, .seed = (long long)c->seed, .n_edits = r->ds.n};
     r->res = results_create(c->output, &meta, r->err, sizeof r->err);
     free(cfg);

@@ -5,6 +5,7 @@
  * Usage: bench_edit [N]. */
 #include "methods/editor.h"
 #include "model.h"
+#include "test_files.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -17,20 +18,6 @@
 static char *TEXT[] = {"{}", "The city is large. {}", "Therefore, she left. {}", "Because of the rain. {}",
                        "I think so. {}", "You know it. {}"};
 static int GROUP[] = {0, 1, 1, 1, 1, 1};
-
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = 0;
-    fclose(f);
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
 static const char *str(cJSON *o, const char *k) { return cJSON_GetObjectItem(o, k)->valuestring; }
 

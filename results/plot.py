@@ -7,7 +7,11 @@
   <run>_retention.png    the retention matrices (efficacy, paraphrase, specificity of every edit so far
                          at each checkpoint) as heat maps (the paper's Fig. 5, forgetting)
 
-<run> is the results file's name without .h5. Several files may be given.
+<run> is the results file's name without .h5. Several files may be given; then also
+
+  compare.png            every run on one figure: the mean over its edited matrices of ||W - W0||_F and
+                         of ||W||_1/numel over the edits (the paper's thesis: the norm explodes for MEMIT,
+                         stays bounded for D4S), and the efficacy right after each edit (mean of 10)
 
 Usage: python3 results/plot.py RUN.h5... [--out DIR]   (needs h5py and matplotlib)
 """
@@ -63,6 +67,8 @@ def plot_target_prob(f, path):
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(x, np.asarray(e["target_prob_post"]), ".-", label="right after the edit")
     ax.plot(x, np.asarray(e["target_prob_pre"]), ".", alpha=0.6, label="unedited model")
+    if "target_prob_before" in e:
+        ax.plot(x, np.asarray(e["target_prob_before"]), ".", alpha=0.6, label="live model, right before the edit")
     ax.set_xlabel("edit")
     ax.set_ylabel("target probability on the edit prompt")
     ax.set_ylim(0, 1)
@@ -97,6 +103,36 @@ def plot_retention(f, path):
     return True
 
 
+def plot_compare(files, path):
+    """the runs side by side (files: opened results files)"""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), squeeze=False)
+    for i, f in enumerate(files):
+        color = f"C{i % 10}"  # one colour per run on every panel
+        names = [n for n in f["norms"].keys() if np.isfinite(np.asarray(f["norms"][n]["fro_diff"])).any()]
+        label = f"{attr(f, 'method')} ({attr(f, 'model_name')})"
+        if names:
+            x = np.asarray(f["norms"][names[0]]["edit"]) + 1
+            for ax, key in zip(axes[0][:2], ("fro_diff", "l1")):
+                ax.plot(x, np.mean([np.asarray(f["norms"][n][key]) for n in names], axis=0), color=color,
+                        label=label)
+        eff = np.asarray(f["edits"]["efficacy"])
+        if np.isfinite(eff).any():
+            k = min(10, len(eff))
+            axes[0][2].plot(np.arange(k, len(eff) + 1), np.convolve(eff, np.ones(k) / k, mode="valid"), ".-",
+                            color=color, label=label)
+    for ax, ylabel in zip(axes[0], ("mean ‖W − W₀‖ (Frobenius)", "mean ‖W‖₁ / numel", "efficacy right after the edit")):
+        ax.set_xlabel("edits")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_yscale("symlog", linthresh=1e-3)
+    axes[0][2].set_ylim(0, 1.02)
+    axes[0][2].legend(fontsize="small")
+    fig.suptitle("edited-weight norms and efficacy over sequential edits")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="+", help="results files (.h5) written by kedit run")
@@ -104,6 +140,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     status = 0
+    opened = []
     for path in args.files:
         run = os.path.splitext(os.path.basename(path))[0]
         try:
@@ -112,17 +149,24 @@ def main():
             print(f"plot.py: {path}: cannot open ({e})", file=sys.stderr)
             status = 1
             continue
-        with f:
-            if "schema_version" not in f.attrs:
-                print(f"plot.py: {path}: not a kedit results file (no schema_version)", file=sys.stderr)
-                status = 1
-                continue
-            written = []
-            for kind, fn in (("norms", plot_norms), ("target_prob", plot_target_prob), ("retention", plot_retention)):
-                out = os.path.join(args.out, f"{run}_{kind}.png")
-                if fn(f, out) is not False:
-                    written.append(out)
-            print("\n".join(written))
+        if "schema_version" not in f.attrs:
+            print(f"plot.py: {path}: not a kedit results file (no schema_version)", file=sys.stderr)
+            f.close()
+            status = 1
+            continue
+        opened.append(f)
+        written = []
+        for kind, fn in (("norms", plot_norms), ("target_prob", plot_target_prob), ("retention", plot_retention)):
+            out = os.path.join(args.out, f"{run}_{kind}.png")
+            if fn(f, out) is not False:
+                written.append(out)
+        print("\n".join(written))
+    if len(opened) > 1:
+        out = os.path.join(args.out, "compare.png")
+        plot_compare(opened, out)
+        print(out)
+    for f in opened:
+        f.close()
     return status
 
 

@@ -368,14 +368,18 @@ static void test_table(void) {
 static void test_plot(void) {
     if (system("python3 -c 'import h5py, matplotlib' >/dev/null 2>&1") != 0)
         SKIP("python3 with h5py and matplotlib not available (pip install h5py matplotlib)");
-    char path[512], out[512], cmd[1600];
+    char path[512], path2[512], out[512], cmd[2200];
     tmp_path(path, sizeof path, "plot.h5");
     results *r = write_run(path, "gpt-j-6B", "d4s", 0);
     results_close(r);
+    tmp_path(path2, sizeof path2, "plot_memit.h5");
+    r = write_run(path2, "gpt-j-6B", "memit", 1);
+    results_close(r);
     tmp_path(out, sizeof out, "plots");
-    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' --out '%s'", path, out);
+    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' '%s' --out '%s'", path, path2, out);
     CHECK(system(cmd) == 0, "%s failed", cmd);
-    const char *pngs[] = {"plot_norms.png", "plot_target_prob.png", "plot_retention.png"};
+    const char *pngs[] = {"plot_norms.png", "plot_target_prob.png", "plot_retention.png", "plot_memit_norms.png",
+                          "compare.png"};
     for (size_t i = 0; i < sizeof pngs / sizeof *pngs; i++) {
         char png[700];
         snprintf(png, sizeof png, "%s/%s", out, pngs[i]);

@@ -10,6 +10,7 @@
 #include "run/results_h5.h"
 #include "test.h"
 #include "test_cli.h"
+#include "test_files.h"
 #include "tokenizer.h"
 
 #include <time.h>
@@ -30,26 +31,42 @@ static bool have_inputs(void) {
            test_data_path(text_path, sizeof text_path, "text/wikitext-2-raw-test.txt");
 }
 
-/* a run configuration in the temporary folder: `extra` is spliced in as further top-level fields */
+/* a run configuration in the temporary folder: method names configs/<method>_stories260K.json, or is a
+ * hyper-parameter file's path (ending in .json); `extra` is spliced in as further top-level fields */
 static const char *write_config(const char *name, const char *method, const char *dataset, int n_edits, int every,
                                 const char *extra) {
     static char path[600];
-    char out[600], cache[600];
+    char out[600], cache[600], hp[600];
+    size_t ml = strlen(method);
+    if (ml > 5 && !strcmp(method + ml - 5, ".json")) snprintf(hp, sizeof hp, "%s", method);
+    else snprintf(hp, sizeof hp, "configs/%s_stories260K.json", method);
     tmp_path(path, sizeof path, name);
     snprintf(out, sizeof out, "%s/%s.h5", dir, name);
     tmp_path(cache, sizeof cache, "stats");
     FILE *f = fopen(path, "w");
     fprintf(f,
-            "{\"model\": \"%s\", \"tokenizer\": \"%s\", \"hparams\": \"configs/%s_stories260K.json\",\n"
+            "{\"model\": \"%s\", \"tokenizer\": \"%s\", \"hparams\": \"%s\",\n"
             " \"dataset\": {\"path\": \"%s\", \"n_edits\": %d},\n"
             " \"schedule\": {\"checkpoint_every\": %d},\n"
             " \"stats\": {\"corpus\": \"%s\", \"n_tokens\": 20000, \"cache\": \"%s\"},\n"
             " \"perplexity\": {\"text\": \"%s\", \"n_tokens\": 1024, \"window\": 128},\n"
             " \"output\": \"%s\"%s%s}\n",
-            model_path, tok_path, method, dataset ? dataset : zsre_path, n_edits, every, text_path, cache, text_path,
+            model_path, tok_path, hp, dataset ? dataset : zsre_path, n_edits, every, text_path, cache, text_path,
             out, extra ? ", " : "", extra ? extra : "");
     fclose(f);
     return path;
+}
+
+/* inserts `text` into the file at path right before the first occurrence of anchor; false if absent */
+static bool splice_into(const char *path, const char *anchor, const char *text) {
+    char *s = read_text(path), *at = s ? strstr(s, anchor) : NULL;
+    FILE *f = at ? fopen(path, "w") : NULL;
+    if (f) {
+        fprintf(f, "%.*s%s%s", (int)(at - s), s, text, at);
+        fclose(f);
+    }
+    free(s);
+    return f != NULL;
 }
 
 static int kedit_run_config(const char *config, const char *extra_arg, const char *extra_val, char *out, size_t n) {
@@ -184,18 +201,7 @@ static void test_resume_redoes_after_state(void) {
     int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
     CHECK(rc == 0, "uninterrupted run exit %d:\n%s", rc, out);
     cfg = write_config("sparse_cut", "d4s", NULL, 8, 4, NULL);
-    FILE *f = fopen(cfg, "r+"); // add schedule.state_every to the configuration
-    char text[4096];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    char *at = strstr(text, "\"checkpoint_every\": 4");
-    CHECK(at != NULL, "config layout");
-    if (!at) return;
-    char fixed[4200];
-    snprintf(fixed, sizeof fixed, "%.*s\"state_every\": 4, %s", (int)(at - text), text, at);
-    rewind(f);
-    fputs(fixed, f);
-    fclose(f);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"state_every\": 4, "), "config layout");
     snprintf(cut, sizeof cut, "%s/sparse_cut.h5", dir);
     rc = kedit_run_config(cfg, "--stop-after", "6", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "stopped after 6 edits"), "stop after 6: exit %d:\n%s", rc, out);
@@ -205,6 +211,66 @@ static void test_resume_redoes_after_state(void) {
               strstr(out, "resuming") && strstr(out, "after edit 4"),
           "resume: exit %d:\n%s", rc, out);
     CHECK(same_results(full, cut), "resumed from edit 4, the results differ from the uninterrupted run");
+}
+
+/* D4S's two solve paths (editing-spec §10.4) on a real sequence of 12 edits: the same edit outcomes,
+ * every score after every edit and at the checkpoints, equal; the norms of Δ agree to rounding */
+static void test_d4s_exact_equals_incremental(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    char *text = read_text("configs/d4s_stories260K.json"), exact[600];
+    char *at = text ? strstr(text, "\"incremental\"") : NULL;
+    CHECK(at != NULL, "configs/d4s_stories260K.json names the incremental solve");
+    if (!at) {
+        free(text);
+        return;
+    }
+    tmp_path(exact, sizeof exact, "d4s_exact.json");
+    FILE *f = fopen(exact, "w");
+    fprintf(f, "%.*s\"exact\"%s", (int)(at - text), text, at + strlen("\"incremental\""));
+    fclose(f);
+    free(text);
+    static char out[1 << 16];
+    char h5[2][600];
+    const char *hp[2] = {exact, "d4s"}, *name[2] = {"solve_exact", "solve_incremental"};
+    for (int i = 0; i < 2; i++) {
+        const char *cfg = write_config(name[i], hp[i], NULL, 12, 6, NULL);
+        snprintf(h5[i], sizeof h5[i], "%s/%s.h5", dir, name[i]);
+        int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        CHECK(rc == 0, "%s: exit %d:\n%s", name[i], rc, out);
+    }
+    char err[512];
+    results *a = results_open(h5[0], false, err, sizeof err), *b = results_open(h5[1], false, err, sizeof err);
+    CHECK(a && b, "%s", err);
+    if (a && b) {
+        static const char *const same[] = {"/edits/efficacy", "/edits/paraphrase", "/edits/specificity",
+                                           "/checkpoints/efficacy", "/checkpoints/paraphrase",
+                                           "/checkpoints/specificity"};
+        for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+            CHECK(same_dataset(a, b, same[i]), "%s differs between the exact and incremental solves", same[i]);
+        /* Δ itself: the two paths are the same algebra in another order, float64 throughout, then the
+         * weights in float32: ‖W − W₀‖_F agrees to float32 rounding of W, 1e-5 relative */
+        char **names;
+        int n;
+        if (!results_norm_matrices(a, &names, &n)) {
+            for (int i = 0; i < n; i++) {
+                char p[512];
+                snprintf(p, sizeof p, "/norms/%s/fro_diff", names[i]);
+                double *va, *vb;
+                long ra, ca, rb, cb;
+                if (!results_read(a, p, &va, &ra, &ca) && !results_read(b, p, &vb, &rb, &cb)) {
+                    for (long j = 0; j < ra && j < rb; j++)
+                        CHECK(fabs(va[j] - vb[j]) <= 1e-5 * fabs(vb[j]), "%s, edit %ld: %.9g vs %.9g", p, j, va[j],
+                              vb[j]);
+                    free(va);
+                    free(vb);
+                }
+                free(names[i]);
+            }
+            free(names);
+        }
+    }
+    results_close(a);
+    results_close(b);
 }
 
 /* a configuration with one field wrong: exit 1, the file and the field named, no results file */
@@ -266,16 +332,7 @@ static void test_bad_dataset(void) {
     CHECK(access(h5, F_OK) != 0, "stop: a results file was written");
     // the same with on_invalid skip: two edits
     cfg = write_config("ds_skip", "memit", ds, -1, 3, NULL);
-    f = fopen(cfg, "r+");
-    char text[4096];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    char *at = strstr(text, "\"n_edits\"");
-    char fixed[4200];
-    snprintf(fixed, sizeof fixed, "%.*s\"on_invalid\": \"skip\", %s", (int)(at - text), text, at);
-    rewind(f);
-    fputs(fixed, f);
-    fclose(f);
+    CHECK(splice_into(cfg, "\"n_edits\"", "\"on_invalid\": \"skip\", "), "config layout");
     snprintf(h5, sizeof h5, "%s/ds_skip.h5", dir);
     rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
     CHECK(rc == 0 && strstr(out, "alt"), "skip: exit %d (a warning naming the field expected):\n%s", rc, out);
@@ -320,13 +377,13 @@ static void test_save_model(void) {
     model_free(&m);
 }
 
-/* 100 sequential edits with ROME, MEMIT and D4S, then kedit table over the three files */
+/* 100 sequential edits with each of the six methods, then kedit table over the six files */
 static void test_hundred_edits(void) {
     if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
     static char out[1 << 16];
-    const char *methods[] = {"rome", "memit", "d4s"};
-    char files[3][600];
-    for (int i = 0; i < 3; i++) {
+    const char *const *methods = METHODS;
+    char files[6][600];
+    for (int i = 0; i < 6; i++) {
         char name[64];
         snprintf(name, sizeof name, "hundred_%s", methods[i]);
         const char *cfg = write_config(name, methods[i], NULL, 100, 50, "\"eval_batch\": 64");
@@ -357,11 +414,12 @@ static void test_hundred_edits(void) {
         }
         results_close(r);
     }
-    const char *argv[] = {"table", files[0], files[1], files[2], NULL};
+    const char *argv[] = {"table", files[0], files[1], files[2], files[3], files[4], files[5], NULL};
     int rc = kedit(argv, 0, out, sizeof out);
     printf("%s", out);
-    CHECK(rc == 0 && strstr(out, "ROME") && strstr(out, "MEMIT") && strstr(out, "D4S") && strstr(out, "100"),
-          "kedit table: exit %d:\n%s", rc, out);
+    CHECK(rc == 0 && strstr(out, "after 100 edits"), "kedit table: exit %d:\n%s", rc, out);
+    static const char *const label[] = {"FT", "ROME", "MEMIT", "PMET", "GRACE", "D4S"};
+    for (int i = 0; i < 6; i++) CHECK(strstr(out, label[i]), "kedit table has no %s row", label[i]);
 }
 
 int main(void) {
@@ -378,6 +436,7 @@ int main(void) {
     RUN(test_bad_config);
     RUN(test_bad_dataset);
     RUN(test_save_model);
+    RUN(test_d4s_exact_equals_incremental);
     RUN(test_kill_and_resume);
     RUN(test_resume_redoes_after_state);
     RUN(test_hundred_edits);

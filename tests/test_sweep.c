@@ -5,6 +5,7 @@
 #include "run/run_config.h"
 #include "run/sweep.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
@@ -17,25 +18,6 @@ static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (f) fputs(text, f);
     if (f) fclose(f);
-}
-
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = 0;
-    fclose(f);
-    return s;
-}
-
-static cJSON *read_json(const char *path) {
-    char *s = read_text(path);
-    cJSON *j = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    return j;
 }
 
 static bool exists(const char *path) {

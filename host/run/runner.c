@@ -235,10 +235,11 @@ static int checkpoint(run *r, long n, double t_start) {
     if (!rc) rc = perplexity(r, &ppl);
     checkpoint_row row = {n, eff, par, spe, ppl, r->ppl0, progress_now() - t_start};
     if (!rc && results_append_checkpoint(r->res, &row)) rc = -1, snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
+    char ppl_note[64] = "";
+    if (!isnan(ppl)) snprintf(ppl_note, sizeof ppl_note, ", perplexity %.3f (unedited %.3f)", ppl, r->ppl0);
     if (!rc)
-        progress_note(&r->pr, "checkpoint %ld: efficacy %.2f, paraphrase %.2f, specificity %.2f, avg %.2f%s%.3f", n,
-                      100 * me, 100 * mp, 100 * ms, 100 * (me + mp + ms) / 3, isnan(ppl) ? "" : ", perplexity ",
-                      isnan(ppl) ? 0.0 : ppl);
+        progress_note(&r->pr, "checkpoint %ld: efficacy %.2f, paraphrase %.2f, specificity %.2f, avg %.2f%s", n,
+                      100 * me, 100 * mp, 100 * ms, 100 * (me + mp + ms) / 3, ppl_note);
     free(s);
     free(eff);
     free(par);

@@ -29,6 +29,8 @@ typedef struct run {
     long n_ppl;
     double ppl0;               /* perplexity of the unedited model (NaN without a text) */
     double *prob_pre;          /* n target probabilities on W₀ */
+    unsigned char *state;      /* resuming: the file's resume state (its edit count, then the editor's) */
+    size_t state_len;
     char err[2048];
 } run;
 
@@ -96,15 +98,15 @@ static int perplexity(run *r, double *ppl) {
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
 /* the edit count of the resume state in the file (0 when the run stopped before writing one) */
+/* reads the file's resume state into r->state; *t = its edit count (0 when the run stopped before one) */
 static int state_edits(run *r, long *t) {
     *t = 0;
     if (!results_has_blob(r->res, "resume")) return 0;
     void *buf;
-    size_t n;
-    if (results_read_blob(r->res, "resume", &buf, &n)) FAIL(r, "%s", results_error(r->res));
+    if (results_read_blob(r->res, "resume", &buf, &r->state_len)) FAIL(r, "%s", results_error(r->res));
+    r->state = buf;
     int64_t v = -1;
-    if (n >= sizeof v) memcpy(&v, buf, sizeof v);
-    free(buf);
+    if (r->state_len >= sizeof v) memcpy(&v, r->state, sizeof v);
     if (v < 0 || v > r->ds.n) FAIL(r, "%s: /method_state/resume is damaged (edit count %lld)", r->o->resume, (long long)v);
     *t = (long)v;
     return 0;
@@ -198,13 +200,8 @@ static int save_state(run *r, long n_edits) {
 }
 
 static int restore_state(run *r) {
-    void *buf;
-    size_t n;
-    if (results_read_blob(r->res, "resume", &buf, &n)) FAIL(r, "%s", results_error(r->res));
-    int rc = editor_load_state(r->ed, (unsigned char *)buf + sizeof(int64_t), n - sizeof(int64_t), r->err,
-                               sizeof r->err);
-    free(buf);
-    return rc;
+    return editor_load_state(r->ed, r->state + sizeof(int64_t), r->state_len - sizeof(int64_t), r->err,
+                             sizeof r->err);
 }
 
 /* ---- the edits ---- */
@@ -294,6 +291,7 @@ static void run_free(run *r) {
     if (r->m.layers) model_free(&r->m);
     free(r->ppl_ids);
     free(r->prob_pre);
+    free(r->state);
 }
 
 int run_execute(run_config *c, const run_opts *o) {

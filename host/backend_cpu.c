@@ -2,6 +2,7 @@
  * Cholesky factor and solve to LAPACKE, everything elementwise or per row is an OpenMP loop over the
  * shared per-element arithmetic of kmath.h. */
 #include "backend.h"
+#include "bf16.h"
 #include "kmath.h"
 
 #include <cblas.h>
@@ -56,13 +57,6 @@ static void split_range(int n, int parts, int p, int align, int *lo, int *hi) {
 #define GEMM_PAR_MIN (1 << 20)
 /* a thread widens bf16 weights this many elements at a time (4 MiB of float scratch) before sgemm */
 #define BF16_BLOCK_ELEMS (1 << 20)
-
-static float bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 /* a per-thread scratch buffer of at least n floats, kept between calls */
 static float *scratch_floats(size_t n) {

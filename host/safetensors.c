@@ -2,6 +2,7 @@
  * cJSON and checked field by field, tensors converted to float32 on request. */
 #include "safetensors.h"
 
+#include "bf16.h"
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -325,14 +326,6 @@ static float f16_to_f32(uint16_t h) {
         return sign ? -v : v;
     }
     bits = sign | (exp == 0x1f ? 0x7f800000u : (exp + 112u) << 23) | man << 13; /* rebias 15 → 127 */
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* bfloat16 is the upper half of a binary32 */
-static float bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;

@@ -5,6 +5,7 @@
  * tokenizer.bin, the CLI, and the error messages. */
 #include "commands.h"
 #include "test.h"
+#include "test_files.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -42,30 +43,6 @@ static void list_free(string_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    } else
-        buf[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
-static cJSON *read_json(const char *path) {
-    char *text = read_all(path, NULL);
-    cJSON *root = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    return root;
-}
-
 /* a string field gives itself, a list field its string elements; empty strings are skipped */
 static void add_fields(string_list *l, const cJSON *record, const char *const *fields, int n_fields) {
     for (int f = 0; f < n_fields; f++) {
@@ -90,7 +67,7 @@ static bool add_records(string_list *l, const char *path, const char *const *fie
 /* the first WIKITEXT_LINES lines that are non-empty without their "\n" and one "\r" before it */
 static bool add_wikitext(string_list *l, const char *path) {
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = read_file(path, &len);
     if (!text) return false;
     int taken = 0;
     for (char *line = text; taken < WIKITEXT_LINES && line < text + len;) {
@@ -475,7 +452,7 @@ static int run_cli(char **argv, int argc, const char *stdin_text, char *out, cha
     }
     clearerr(stdin);
     for (int i = 1; i < 3; i++) {
-        char *text = read_all(path[i], NULL);
+        char *text = read_file(path[i], NULL);
         snprintf(i == 1 ? out : err, cap, "%s", text ? text : "");
         free(text);
     }

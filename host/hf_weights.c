@@ -19,6 +19,7 @@ typedef struct loader {
     const char *prefix;    /* "transformer." or "model." */
     const char *layer_fmt; /* "h.%d." or "layers.%d." */
     int layer;             /* block the stems below belong to, −1 for the others */
+    kweight_type linears;  /* storage of linear weights */
     float *buf, *tbuf;     /* scratch: one converted tensor, one transposed slice */
     size_t cap, tcap;      /* their sizes in floats */
     char *err;
@@ -89,7 +90,10 @@ static int norm(loader *x, float **w, float **b, const char *stem, int d) {
 static int lin(loader *x, linear *l, const char *stem, bool has_bias, int out, int in) {
     l->out = out;
     l->in = in;
-    return load(x, &l->w, stem, ".weight", out, in) || (has_bias && load(x, &l->b, stem, ".bias", out, 0));
+    const st_tensor *t = find(x, stem, ".weight", out, in);
+    const float *W = t ? convert(x, t) : NULL;
+    return !W || ckpt_upload_linear(x->be, l, W, x->linears, x->err, x->errlen) ||
+           (has_bias && load(x, &l->b, stem, ".bias", out, 0));
 }
 
 enum { TILE = 16 }; /* 16×16 float tiles: measured fastest of 8, 16, 32, 64 (power-of-2 strides alias in L1) */
@@ -113,9 +117,9 @@ static int conv1d(loader *x, linear *const *parts, int n, const char *stem, int 
     if (!W || !Wt) return 1;
     for (int p = 0; p < n; p++) {
         transpose_cols(W, n * out, p * out, Wt, out, in);
-        parts[p]->w = ckpt_upload(x->be, Wt, (size_t)out * in);
         parts[p]->out = out;
         parts[p]->in = in;
+        if (ckpt_upload_linear(x->be, parts[p], Wt, x->linears, x->err, x->errlen)) return 1;
     }
     const st_tensor *tb = find(x, stem, ".bias", (int64_t)n * out, 0);
     const float *b = tb ? convert(x, tb) : NULL;        /* (n·out) */
@@ -191,10 +195,10 @@ int hf_model_load(const char *dir, const backend *be, model *m, char *err, size_
     }
     int rc = hf_config_read(config, &m->cfg, err, errlen);
     free(config);
-    if (rc || ckpt_check_memory(&m->cfg, be, dir, err, errlen)) return 1;
+    if (rc || ckpt_check_memory(&m->cfg, be, m->weights, dir, err, errlen)) return 1;
     st_set st;
     if (st_open_dir(dir, &st, err, errlen)) return 1;
-    loader x = {.st = &st, .be = be, .dir = dir, .layer = -1, .err = err, .errlen = errlen};
+    loader x = {.st = &st, .be = be, .dir = dir, .layer = -1, .linears = m->weights, .err = err, .errlen = errlen};
     if (!(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
         snprintf(err, errlen, "%s: out of memory", dir);
         rc = 1;

@@ -93,24 +93,29 @@ static int load_weights(cursor *cur, const backend *be, model *m) {
         return 1;
     }
     size_t D = (size_t)c->d, KV = (size_t)kv, H = (size_t)c->d_ff;
-    for (int l = 0; l < c->n_layer; l++) { /* layer l's part of each all-layer tensor */
+    int rc = 0;
+    for (int l = 0; l < c->n_layer && !rc; l++) { /* layer l's part of each all-layer tensor */
         layer_weights *lw = &m->layers[l];
         lw->ln1_w = ckpt_upload(be, rms_att + l * D, D);
-        lw->q = (linear){.w = ckpt_upload(be, wq + l * D * D, D * D), .out = c->d, .in = c->d};
-        lw->k = (linear){.w = ckpt_upload(be, wk + l * KV * D, KV * D), .out = (int)KV, .in = c->d};
-        lw->v = (linear){.w = ckpt_upload(be, wv + l * KV * D, KV * D), .out = (int)KV, .in = c->d};
-        lw->o = (linear){.w = ckpt_upload(be, wo + l * D * D, D * D), .out = c->d, .in = c->d};
         lw->ln2_w = ckpt_upload(be, rms_ffn + l * D, D);
-        lw->mlp_in = (linear){.w = ckpt_upload(be, w1 + l * H * D, H * D), .out = c->d_ff, .in = c->d};
-        lw->mlp_up = (linear){.w = ckpt_upload(be, w3 + l * H * D, H * D), .out = c->d_ff, .in = c->d};
-        lw->mlp_out = (linear){.w = ckpt_upload(be, w2 + l * D * H, D * H), .out = c->d, .in = c->d_ff};
+        struct {
+            linear *dst;
+            const float *src;
+            int out, in;
+        } lin[] = {{&lw->q, wq + l * D * D, c->d, c->d},          {&lw->k, wk + l * KV * D, (int)KV, c->d},
+                   {&lw->v, wv + l * KV * D, (int)KV, c->d},      {&lw->o, wo + l * D * D, c->d, c->d},
+                   {&lw->mlp_in, w1 + l * H * D, c->d_ff, c->d},  {&lw->mlp_up, w3 + l * H * D, c->d_ff, c->d},
+                   {&lw->mlp_out, w2 + l * D * H, c->d, c->d_ff}};
+        for (size_t i = 0; i < sizeof lin / sizeof *lin && !rc; i++) {
+            *lin[i].dst = (linear){.out = lin[i].out, .in = lin[i].in};
+            rc = ckpt_upload_linear(be, lin[i].dst, lin[i].src, m->weights, cur->err, cur->errlen);
+        }
     }
+    if (rc) return 1;
     m->wte = ckpt_upload(be, emb, (size_t)c->vocab * D);
     m->lnf_w = ckpt_upload(be, rms_final, D);
-    m->head = (linear){.w = c->tied_head ? m->wte : ckpt_upload(be, wcls, (size_t)c->vocab * D),
-                       .out = c->vocab,
-                       .in = c->d};
-    return 0;
+    m->head = (linear){.w = c->tied_head ? m->wte : NULL, .out = c->vocab, .in = c->d};
+    return c->tied_head ? 0 : ckpt_upload_linear(be, &m->head, wcls, m->weights, cur->err, cur->errlen);
 }
 
 int llama2c_model_load(const char *path, const backend *be, model *m, char *err, size_t errlen) {
@@ -135,7 +140,7 @@ int llama2c_model_load(const char *path, const backend *be, model *m, char *err,
     }
     int32_t header[7];
     memcpy(header, map, sizeof header);
-    int rc = read_header(header, &m->cfg, path, err, errlen) || ckpt_check_memory(&m->cfg, be, path, err, errlen);
+    int rc = read_header(header, &m->cfg, path, err, errlen) || ckpt_check_memory(&m->cfg, be, m->weights, path, err, errlen);
     if (!rc && !(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
         snprintf(err, errlen, "%s: out of memory", path);
         rc = 1;

@@ -24,10 +24,17 @@ typedef struct model_config {
 } model_config;
 
 typedef struct linear {
-    float *w; /* (out, in) row-major, device pointer */
-    float *b; /* (out) or NULL */
+    float *w;         /* (out, in) row-major float32, device pointer; NULL when held as bf16 */
+    uint16_t *w_bf16; /* (out, in) bf16 (model_load_as with KT_BF16), or NULL when w is float32 */
+    float *b;         /* (out) float32 or NULL */
     int out, in;
 } linear;
+
+/* the stored weights of l and their type, for be->gemm */
+static inline const void *linear_weight(const linear *l, kweight_type *type) {
+    *type = l->w ? KT_F32 : KT_BF16;
+    return l->w ? (const void *)l->w : (const void *)l->w_bf16;
+}
 
 typedef struct layer_weights {
     float *ln1_w, *ln1_b;    /* attention norm (b NULL for RMSNorm) */
@@ -46,17 +53,34 @@ typedef struct model {
     layer_weights *layers;   /* n_layer entries */
     float *lnf_w, *lnf_b;    /* final norm (b NULL for RMSNorm) */
     linear head;             /* (vocab, d); head.w == wte when tied */
+    kweight_type weights;    /* storage of the linear layers' weights (embeddings, norms, biases: float32) */
     char *source;            /* path it was loaded from */
-    char checksum[17];       /* hex FNV-1a 64 of the weight bytes as stored, identifies the model */
+    char checksum[17];       /* hex FNV-1a 64 of the checkpoint's weight bytes (continued over "bf16" when the
+                              * linears are held in bf16), identifies the model and keys its caches */
 } model;
 
 /* Loads a Hugging Face model folder (config.json + model.safetensors or sharded safetensors with
  * model.safetensors.index.json; F32/F16/BF16) or a llama2.c legacy .bin file onto the backend.
  * On failure returns non-zero with a message naming the file, tensor and problem in err. */
 int model_load(const char *path, const backend *be, model *m, char *err, size_t errlen);
+/* model_load storing the weights of every linear layer (q, k, v, o, the MLP's and an untied head) as
+ * `linears`: KT_F32, or KT_BF16 (rounded to nearest even; half the memory, products still accumulate in
+ * float32). Embeddings, norms and biases stay float32. */
+int model_load_as(const char *path, const backend *be, kweight_type linears, model *m, char *err, size_t errlen);
 void model_free(model *m);
 
-/* bytes of float32 weights a config needs (the loader refuses models that cannot fit) */
-size_t model_weight_bytes(const model_config *c);
+/* "f32" / "bf16" → *t; non-zero for anything else */
+int weight_type_parse(const char *name, kweight_type *t);
+const char *weight_type_name(kweight_type t);
+
+/* l's weights as out·in host floats (bf16 widened exactly) */
+void linear_weight_to_host(const backend *be, const linear *l, float *dst);
+/* stores l's weights as float32 from now on (bf16 widened exactly; no-op when already float32): what an
+ * editing method changes must be float32. Non-zero with a message when host memory runs out. */
+int linear_make_f32(const backend *be, linear *l, char *err, size_t errlen);
+
+/* bytes of weights a config needs with its linear layers stored as `linears` (the loader refuses models
+ * that cannot fit) */
+size_t model_weight_bytes(const model_config *c, kweight_type linears);
 
 #endif

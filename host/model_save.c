@@ -25,7 +25,8 @@ typedef enum {
 
 typedef struct source {
     source_kind kind;
-    const float *dev;       /* FROM_DEVICE, FROM_ROPE_ROWS */
+    const float *dev;       /* FROM_DEVICE, FROM_ROPE_ROWS: a float32 tensor, or */
+    const linear *lin;      /* the weights of this linear (float32 or bf16) */
     const linear *parts[3]; /* FROM_CONV1D_*: the linears fused along the output axis */
     int n_parts;
 } source;
@@ -71,7 +72,7 @@ static int add_dev(plan *p, const char *stem, const float *dev, int64_t d0, int6
 static int add_linear(plan *p, const char *stem, const linear *l, source_kind kind) {
     char name[96];
     snprintf(name, sizeof name, "%s.weight", stem);
-    if (add(p, name, l->out, l->in, (source){.kind = kind, .dev = l->w})) return 1;
+    if (add(p, name, l->out, l->in, (source){.kind = kind, .lin = l})) return 1;
     snprintf(name, sizeof name, "%s.bias", stem);
     return l->b && add_dev(p, name, l->b, l->out, 0);
 }
@@ -184,6 +185,12 @@ static void rope_rows(const float *W, int out, int in, int hd, float *dst) {
     }
 }
 
+/* the n values of a FROM_DEVICE / FROM_ROPE_ROWS source on the host */
+static void download(const backend *be, const source *s, float *dst, int64_t n) {
+    if (s->lin) linear_weight_to_host(be, s->lin, dst);
+    else be->to_host(dst, s->dev, (size_t)n * sizeof *dst);
+}
+
 static int fill(void *ctx, int i, float *dst, char *err, size_t errlen) {
     plan *p = ctx;
     const backend *be = p->m->be;
@@ -193,18 +200,18 @@ static int fill(void *ctx, int i, float *dst, char *err, size_t errlen) {
     float *W = NULL;
     switch (s->kind) {
     case FROM_DEVICE:
-        be->to_host(dst, s->dev, (size_t)n * sizeof *dst);
+        download(be, s, dst, n);
         return 0;
     case FROM_ROPE_ROWS:
         if (!(W = scratch(p, (size_t)n))) break;
-        be->to_host(W, s->dev, (size_t)n * sizeof *W);
+        download(be, s, W, n);
         rope_rows(W, (int)t->shape[0], (int)t->shape[1], p->m->cfg.head_dim, dst);
         return 0;
     case FROM_CONV1D_W:
         for (int k = 0; k < s->n_parts; k++) {
             const linear *l = s->parts[k];
             if (!(W = scratch(p, (size_t)l->out * l->in))) break; /* (out, in) */
-            be->to_host(W, l->w, (size_t)l->out * l->in * sizeof *W);
+            linear_weight_to_host(be, l, W);
             transpose_into_cols(W, l->out, l->in, dst, t->shape[1], (int64_t)k * l->out);
         }
         if (!W) break;

@@ -63,13 +63,17 @@ static void dfree(const backend *be, void *p) {
 
 /* y = x·Wᵀ + b over rows */
 static void linear_fwd(const backend *be, const linear *L, const float *x, float *y, int rows) {
-    be->gemm(false, true, rows, L->out, L->in, 1.0f, x, L->in, L->w, KT_F32, L->in, 0.0f, y, L->out);
+    kweight_type t;
+    const void *W = linear_weight(L, &t);
+    be->gemm(false, true, rows, L->out, L->in, 1.0f, x, L->in, W, t, L->in, 0.0f, y, L->out);
     if (L->b) be->add_bias(y, L->b, rows, L->out);
 }
 
 /* dx (+)= dy·W over rows */
 static void linear_bwd_input(const backend *be, const linear *L, const float *dy, float *dx, int rows, bool acc) {
-    be->gemm(false, false, rows, L->in, L->out, 1.0f, dy, L->out, L->w, KT_F32, L->in, acc ? 1.0f : 0.0f, dx, L->in);
+    kweight_type t;
+    const void *W = linear_weight(L, &t);
+    be->gemm(false, false, rows, L->in, L->out, 1.0f, dy, L->out, W, t, L->in, acc ? 1.0f : 0.0f, dx, L->in);
 }
 
 static int *rows_of(const fwd_state *s, const kpos *at, int n, const char *what) {

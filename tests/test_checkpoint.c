@@ -4,6 +4,7 @@
  * F16/BF16 widening and the tiny models under tests/fixtures/ are checked against references written
  * by tests/reference/make_checkpoint_ref.py (PyTorch). Every malformed input must give a non-zero
  * return and a message naming the file, the tensor and the problem, and leave nothing allocated. */
+#include "bf16.h"
 #include "checkpoint.h"
 #include "hf_config.h"
 #include "model.h"
@@ -555,7 +556,7 @@ static void test_error_memory(void) {
 
 /* full config.json files of GPT-2 small, GPT-J 6B, Llama 7B and a GQA Llama with their parameter
  * counts as PyTorch counts them (tests/reference/make_checkpoint_ref.py): the estimate must be exactly
- * 4 bytes per parameter */
+ * 4 bytes per parameter, and 2 bytes less for each weight of a linear layer when those are bf16 */
 static void test_weight_bytes(void) {
     const char *names[] = {"gpt2_124M", "gptj_6B", "llama_7B", "llama_gqa"};
     for (int i = 0; i < 4; i++) {
@@ -567,9 +568,14 @@ static void test_weight_bytes(void) {
         CHECK(hf_config_read(path, &c, err, sizeof err) == 0, "%s", err);
         cJSON *j = ckpt_json_read(path, err, sizeof err);
         const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "num_parameters");
-        CHECK(cJSON_IsNumber(count) && (double)model_weight_bytes(&c) == 4 * count->valuedouble,
-              "%s: estimate %zu bytes, %.0f parameters", names[i], model_weight_bytes(&c),
+        const cJSON *lin = cJSON_GetObjectItemCaseSensitive(j, "num_linear_weights");
+        CHECK(cJSON_IsNumber(count) && (double)model_weight_bytes(&c, KT_F32) == 4 * count->valuedouble,
+              "%s: estimate %zu bytes, %.0f parameters", names[i], model_weight_bytes(&c, KT_F32),
               count ? count->valuedouble : NAN);
+        CHECK(cJSON_IsNumber(count) && cJSON_IsNumber(lin) &&
+                  (double)model_weight_bytes(&c, KT_BF16) == 4 * count->valuedouble - 2 * lin->valuedouble,
+              "%s: bf16 estimate %zu bytes, %.0f parameters of which %.0f linear weights", names[i],
+              model_weight_bytes(&c, KT_BF16), count ? count->valuedouble : NAN, lin ? lin->valuedouble : NAN);
         cJSON_Delete(j);
     }
 }
@@ -662,8 +668,8 @@ static void test_llama2c_stories(void) {
     /* model_weight_bytes counts exactly the stored floats less the two rotary tables (512·8/2 each) */
     struct stat st;
     stat(path, &st);
-    CHECK((long long)model_weight_bytes(c) == st.st_size - 28 - 2 * 4 * (512 * 8 / 2), "estimate %zu, file %lld",
-          model_weight_bytes(c), (long long)st.st_size);
+    CHECK((long long)model_weight_bytes(c, KT_F32) == st.st_size - 28 - 2 * 4 * (512 * 8 / 2), "estimate %zu, file %lld",
+          model_weight_bytes(c, KT_F32), (long long)st.st_size);
     model again;
     CHECK(model_load(path, &counting, &again, err, sizeof err) == 0 && !strcmp(again.checksum, m.checksum),
           "the checksum is deterministic");
@@ -698,6 +704,21 @@ static void test_dtype_conversion(void) {
               (long long)x->numel);
         free(got);
         free(want);
+    }
+    /* float32 → bf16 rounds as torch's .to(torch.bfloat16): nearest, ties to even, NaN kept */
+    const st_tensor *x = st_find(&s, "x_f32"), *b = st_find(&s, "x_bf16");
+    CHECK(x && b && x->dtype == ST_F32 && b->dtype == ST_BF16 && x->numel == b->numel, "x_f32 / x_bf16");
+    if (x && b) {
+        long bad = 0;
+        for (long i = 0; i < x->numel; i++) {
+            float f;
+            uint16_t want;
+            memcpy(&f, (const char *)x->data + 4 * i, 4);
+            memcpy(&want, (const char *)b->data + 2 * i, 2);
+            uint16_t got = f32_to_bf16(f);
+            bad += isnan(f) ? !isnan(bf16_to_f32(got)) : got != want;
+        }
+        CHECK(bad == 0, "%ld of %lld values round differently from torch", bad, (long long)x->numel);
     }
     st_close(&s);
 }
@@ -821,6 +842,67 @@ static void test_fixture_models(void) {
     }
 }
 
+/* With the linears held in bf16: each linear's weight is the rounding of the float32 load's (nothing
+ * else changes), the checksum differs, linear_make_f32 widens exactly, the model saves its weights as
+ * they are and nothing leaks. */
+static void check_bf16_load(const char *name) {
+    char dir[128], err[512] = "";
+    snprintf(dir, sizeof dir, "tests/fixtures/%s", name);
+    model f, h;
+    if (model_load(dir, &counting, &f, err, sizeof err) || model_load_as(dir, &counting, KT_BF16, &h, err, sizeof err)) {
+        CHECK(0, "%s: %s", name, err);
+        return;
+    }
+    CHECK(h.weights == KT_BF16 && strcmp(f.checksum, h.checksum) != 0, "%s: weights %d, checksums %s %s", name, h.weights,
+          f.checksum, h.checksum);
+    named_weight fw[128], hw[128];
+    int n = list_weights(&f, fw), nh = list_weights(&h, hw); /* hw lists the float32 tensors only */
+    long bad = 0, n_lin = 0;
+    for (int i = 0, k = 0; i < n; i++) {
+        if (k < nh && !strcmp(fw[i].key, hw[k].key)) { /* a float32 tensor in both: identical */
+            bad += memcmp(fw[i].p, hw[k].p, (size_t)fw[i].n * sizeof(float)) != 0;
+            k++;
+        }
+    }
+    for (int l = 0; l < f.cfg.n_layer; l++) {
+        linear *lf[] = {&f.layers[l].q, &f.layers[l].k, &f.layers[l].v, &f.layers[l].o, &f.layers[l].mlp_in, &f.layers[l].mlp_up,
+                        &f.layers[l].mlp_out};
+        linear *lh[] = {&h.layers[l].q, &h.layers[l].k, &h.layers[l].v, &h.layers[l].o, &h.layers[l].mlp_in, &h.layers[l].mlp_up,
+                        &h.layers[l].mlp_out};
+        for (int j = 0; j < 7; j++) {
+            if (!lf[j]->w) continue; /* no up_proj outside Llama */
+            CHECK(lh[j]->w == NULL && lh[j]->w_bf16 != NULL, "%s: layer %d linear %d not held in bf16", name, l, j);
+            if (!lh[j]->w_bf16) continue;
+            for (long i = 0; i < (long)lf[j]->out * lf[j]->in; i++) bad += lh[j]->w_bf16[i] != f32_to_bf16(lf[j]->w[i]);
+            n_lin++;
+        }
+    }
+    CHECK(bad == 0 && n_lin > 0, "%s: %ld values differ from the float32 load rounded (%ld linears)", name, bad, n_lin);
+    CHECK(f.cfg.tied_head ? h.head.w == h.wte : h.head.w == NULL && h.head.w_bf16 != NULL, "%s: the head", name);
+    linear *W = &h.layers[1].mlp_out;
+    CHECK(linear_make_f32(&counting, W, err, sizeof err) == 0 && W->w && !W->w_bf16, "%s: %s", name, err);
+    long off = 0;
+    for (long i = 0; W->w && i < (long)W->out * W->in; i++) off += W->w[i] != bf16_to_f32(f32_to_bf16(f.layers[1].mlp_out.w[i]));
+    CHECK(off == 0, "%s: %ld values of the widened W_out are not the bf16 values", name, off);
+    model_free(&f);
+    model_free(&h);
+    CHECK(live_allocs == 0, "%s: %ld device buffers left", name, live_allocs);
+}
+
+static void test_bf16_load(void) {
+    check_bf16_load("gpt2");
+    check_bf16_load("gptj");
+    check_bf16_load("llama");
+    char path[512], err[512] = "";
+    if (!test_data_path(path, sizeof path, "models/stories260K/stories260K.bin")) return; /* the HF cases above ran */
+    model m;
+    CHECK(model_load_as(path, &counting, KT_BF16, &m, err, sizeof err) == 0 && m.layers[4].mlp_out.w_bf16 &&
+              !m.layers[4].mlp_out.w && m.head.w == m.wte,
+          "llama2.c file in bf16: %s", err);
+    model_free(&m);
+    CHECK(live_allocs == 0, "llama2.c: %ld device buffers left", live_allocs);
+}
+
 static void remove_tree(const char *root) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
@@ -852,6 +934,7 @@ int main(void) {
     RUN(test_llama2c_stories);
     RUN(test_dtype_conversion);
     RUN(test_fixture_models);
+    RUN(test_bf16_load);
     remove_tree(tmp_root);
     return TEST_SUMMARY();
 }

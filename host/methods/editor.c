@@ -27,6 +27,11 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
                  h->n_layers);
         return NULL;
     }
+    for (int i = 0; i < h->n_layers && h->method != METHOD_GRACE; i++) { // what the method changes is float32
+        layer_weights *L = &m->layers[h->layers[i]];
+        if (linear_make_f32(m->be, h->method == METHOD_FT && h->ft.which == 1 ? &L->mlp_in : &L->mlp_out, err, errlen))
+            return NULL;
+    }
     const backend *be = m->be;
     editor *e = calloc(1, sizeof *e);
     e->m = m;

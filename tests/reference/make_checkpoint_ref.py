@@ -3,7 +3,8 @@
 #
 #  tests/fixtures/checkpoint/dtypes/model.safetensors  values stored as F16 (x_f16) and BF16 (x_bf16) next to
 #      what torch widens them to in float32 (ref_f16, ref_bf16): zeros of both signs, normals,
-#      subnormals, the largest finite values, infinities, NaN and random normals.
+#      subnormals, the largest finite values, infinities, NaN and random normals; x_f32, the float32
+#      values x_bf16 was rounded from (torch's round to nearest even), for kedit's own rounding.
 #  tests/fixtures/checkpoint/fingerprints.json   for each tiny model of tests/fixtures/{gpt2,gptj,llama}
 #      and each of kedit's weights (names as in host/model.h: "layers.1.q.w", "head.b", ...) the
 #      fingerprint sum_i c_i * x_i in float64 over its float32 values x in kedit's orientation, with
@@ -15,7 +16,9 @@
 #  tests/fixtures/checkpoint/configs/{gpt2_124M,gptj_6B,llama_7B,llama_gqa}.json  full config.json
 #      files of the published sizes (the transformers config classes' defaults; GPT-2 small's from
 #      GPT2Config(); llama_gqa with 8 key/value heads) plus "num_parameters": the number of float
-#      parameters of the ...ForCausalLM model (tied embeddings counted once), built on the meta device.
+#      parameters of the ...ForCausalLM model (tied embeddings counted once), built on the meta device,
+#      and "num_linear_weights": how many of them are weights of nn.Linear / Conv1D modules other than
+#      a head tied to the embedding (what kedit holds in bf16 when asked).
 #
 # Pinned versions (what produced the committed files):
 #   torch 2.15.0, transformers 4.46.3, safetensors 0.8.0, numpy 2.4.6, Python 3.11
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig
+from transformers.pytorch_utils import Conv1D
 
 OUT = "tests/fixtures/checkpoint"
 MODELS = "tests/fixtures"
@@ -42,7 +46,7 @@ def dtype_fixture():
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.tensor(special, dtype=torch.float32), torch.randn(44, generator=g)])
     f16, bf16 = x.to(torch.float16), x.to(torch.bfloat16)
-    save_file({"x_f16": f16, "x_bf16": bf16, "ref_f16": f16.float(), "ref_bf16": bf16.float()},
+    save_file({"x_f16": f16, "x_bf16": bf16, "ref_f16": f16.float(), "ref_bf16": bf16.float(), "x_f32": x},
               os.path.join(OUT, "dtypes", "model.safetensors"))
 
 
@@ -55,6 +59,9 @@ def config_sizes():
             model = AutoModelForCausalLM.from_config(cfg)
         d = cfg.to_dict()
         d["num_parameters"] = sum(p.numel() for p in model.parameters())  # shared tensors once
+        embedding = model.get_input_embeddings().weight
+        d["num_linear_weights"] = sum(m.weight.numel() for m in model.modules()
+                                      if isinstance(m, (torch.nn.Linear, Conv1D)) and m.weight is not embedding)
         with open(os.path.join(OUT, "configs", name + ".json"), "w") as f:
             json.dump(d, f, indent=1, sort_keys=True)
             f.write("\n")

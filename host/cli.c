@@ -43,15 +43,24 @@ const backend *cli_backend(const char *device) {
     return be;
 }
 
+kweight_type cli_weights(const char *weights) {
+    kweight_type t = KT_F32;
+    if (weights && weight_type_parse(weights, &t)) {
+        fprintf(stderr, "kedit: option --weights: '%s' is not f32 or bf16\n", weights);
+        exit(2);
+    }
+    return t;
+}
+
 static bool is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void cli_load_model(const char *model_path, const char *tokenizer_path, const backend *be, model *m,
+void cli_load_model(const char *model_path, const char *tokenizer_path, const backend *be, kweight_type wt, model *m,
                     tokenizer **tok) {
     char err[1024];
-    if (model_load(model_path, be, m, err, sizeof err)) {
+    if (model_load_as(model_path, be, wt, m, err, sizeof err)) {
         fprintf(stderr, "kedit: %s\n", err);
         exit(1);
     }

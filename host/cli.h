@@ -17,10 +17,13 @@ double cli_double(const char *opt, const char *text);
 
 /* the backend named by --device (default cpu) */
 const backend *cli_backend(const char *device);
+/* the storage named by --weights (f32 or bf16; default f32), exiting with a message when malformed */
+kweight_type cli_weights(const char *weights);
 
-/* loads a model and, when tok is not NULL, its tokenizer: tokenizer_path, else the model folder's own
- * tokenizer.json or vocab.json + merges.txt. Exits with a clear message on failure. */
-void cli_load_model(const char *model_path, const char *tokenizer_path, const backend *be, model *m,
+/* loads a model with its linears held as wt and, when tok is not NULL, its tokenizer: tokenizer_path,
+ * else the model folder's own tokenizer.json or vocab.json + merges.txt. Exits with a clear message on
+ * failure. */
+void cli_load_model(const char *model_path, const char *tokenizer_path, const backend *be, kweight_type wt, model *m,
                     tokenizer **tok);
 
 #endif

@@ -9,18 +9,21 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kedit generate --model PATH [--tokenizer PATH] [--prompt TEXT] [--steps N]\n"
-               "                      [--temperature T] [--top-k K] [--seed S] [--device cpu|cuda]\n\n"
+               "                      [--temperature T] [--top-k K] [--seed S]\n"
+               "                      [--weights f32|bf16] [--device cpu|cuda]\n\n"
                "  --model PATH        a Hugging Face model folder or a llama2.c .bin file\n"
                "  --tokenizer PATH    tokenizer (needed where the model folder has none, as for llama2.c files)\n"
                "  --prompt TEXT       text to continue (default: empty, starting from BOS or <|endoftext|>)\n"
                "  --steps N           tokens to generate (default 64)\n"
                "  --temperature T     0 for greedy decoding (default 0)\n"
                "  --top-k K           sample among the K most likely tokens (default 0: all)\n"
-               "  --seed S            seed of the sampler (default 42)\n");
+               "  --seed S            seed of the sampler (default 42)\n"
+               "  --weights f32|bf16  hold the linear layers' weights in float32 (default) or bfloat16\n"
+               "  --device cpu|cuda   backend (cuda in a make GPU=1 build; default cpu)\n");
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_path = NULL, *tok_path = NULL, *prompt = "", *device = NULL, *v;
+    const char *model_path = NULL, *tok_path = NULL, *prompt = "", *device = NULL, *weights = NULL, *v;
     long steps = 64, top_k = 0, seed = 42;
     double temperature = 0;
     for (int i = 1; i < argc; i++) {
@@ -31,6 +34,7 @@ int cmd_generate(int argc, char **argv) {
         else if ((v = cli_value(&i, argc, argv, "--tokenizer"))) tok_path = v;
         else if ((v = cli_value(&i, argc, argv, "--prompt"))) prompt = v;
         else if ((v = cli_value(&i, argc, argv, "--device"))) device = v;
+        else if ((v = cli_value(&i, argc, argv, "--weights"))) weights = v;
         else if ((v = cli_value(&i, argc, argv, "--steps"))) steps = cli_long("--steps", v, 0, 1 << 20);
         else if ((v = cli_value(&i, argc, argv, "--top-k"))) top_k = cli_long("--top-k", v, 0, 1 << 30);
         else if ((v = cli_value(&i, argc, argv, "--seed"))) seed = cli_long("--seed", v, 0, __LONG_MAX__);
@@ -48,7 +52,7 @@ int cmd_generate(int argc, char **argv) {
     }
     model m;
     tokenizer *tok;
-    cli_load_model(model_path, tok_path, cli_backend(device), &m, &tok);
+    cli_load_model(model_path, tok_path, cli_backend(device), cli_weights(weights), &m, &tok);
     int *prompt_ids, n = tokenizer_encode(tok, prompt, true, &prompt_ids);
     if (n < 0) return 1;
     if (n == 0) { // an empty prompt starts from BOS, or from <|endoftext|> where there is no BOS

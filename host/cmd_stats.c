@@ -20,7 +20,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: kedit stats --model PATH --layers L[,L...] [--tokenizer PATH] [--corpus FILE] [--tokens N]\n"
             "                   [--max-len N] [--batch-tokens N] [--cache DIR] [--checkpoint-every S]\n"
-            "                   [--device cpu|cuda]\n\n"
+            "                   [--weights f32|bf16] [--device cpu|cuda]\n\n"
             "  --model PATH           a Hugging Face model folder or a llama2.c .bin file\n"
             "  --layers L,L,...       layers whose W_out input statistics to compute (one pass for all)\n"
             "  --tokenizer PATH       tokenizer (where the model folder has none)\n"
@@ -30,7 +30,10 @@ static void usage(FILE *f) {
             "  --max-len N            tokens per window (default: the model's context length)\n"
             "  --batch-tokens N       tokens per forward pass (default 4096)\n"
             "  --cache DIR            statistics cache folder (default results/stats)\n"
-            "  --checkpoint-every S   save partial sums every S seconds (default 300; negative: never)\n\n"
+            "  --checkpoint-every S   save partial sums every S seconds (default 300; negative: never)\n"
+            "  --weights f32|bf16     hold the linear layers' weights in float32 (default) or bfloat16 (the\n"
+            "                         statistics of a bf16 model are its own: a run with \"weights\": \"bf16\")\n"
+            "  --device cpu|cuda      backend (cuda in a make GPU=1 build; default cpu)\n\n"
             "A run that finds its cache file loads it; an interrupted run (Ctrl-C saves a checkpoint) resumes.\n");
 }
 
@@ -59,7 +62,7 @@ static int parse_layers(const char *s, int **out, int *n) {
 }
 
 int cmd_stats(int argc, char **argv) {
-    const char *model_path = NULL, *tok_path = NULL, *device = NULL, *layers_text = NULL, *v;
+    const char *model_path = NULL, *tok_path = NULL, *device = NULL, *weights = NULL, *layers_text = NULL, *v;
     char corpus_default[1024];
     const char *data = getenv("KEDIT_DATA");
     snprintf(corpus_default, sizeof corpus_default, "%s/text/wikitext-2-raw-test.txt",
@@ -72,6 +75,7 @@ int cmd_stats(int argc, char **argv) {
         } else if ((v = cli_value(&i, argc, argv, "--model"))) model_path = v;
         else if ((v = cli_value(&i, argc, argv, "--tokenizer"))) tok_path = v;
         else if ((v = cli_value(&i, argc, argv, "--device"))) device = v;
+        else if ((v = cli_value(&i, argc, argv, "--weights"))) weights = v;
         else if ((v = cli_value(&i, argc, argv, "--layers"))) layers_text = v;
         else if ((v = cli_value(&i, argc, argv, "--corpus"))) o.corpus = v;
         else if ((v = cli_value(&i, argc, argv, "--cache"))) o.cache_dir = v;
@@ -99,7 +103,7 @@ int cmd_stats(int argc, char **argv) {
     }
     model m;
     tokenizer *tok;
-    cli_load_model(model_path, tok_path, cli_backend(device), &m, &tok);
+    cli_load_model(model_path, tok_path, cli_backend(device), cli_weights(weights), &m, &tok);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     float **C = calloc((size_t)n, sizeof *C);

@@ -213,6 +213,54 @@ static void test_resume_redoes_after_state(void) {
     CHECK(same_results(full, cut), "resumed from edit 4, the results differ from the uninterrupted run");
 }
 
+/* "weights": "bf16": the run records it and the bf16 model's own checksum (its statistics are its own),
+ * its edits raise the target's probability, and a run stopped after 3 of 6 edits and resumed equals the
+ * uninterrupted one (the edited W_out, widened to float32, is restored exactly). */
+static void test_bf16_weights(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char full[600], cut[600], err[1024];
+    const char *cfg = write_config("bf16_full", "memit", NULL, 6, 3, "\"weights\": \"bf16\"");
+    snprintf(full, sizeof full, "%s/bf16_full.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0, "bf16 run: exit %d:\n%s", rc, out);
+    if (rc) return;
+    model m32, m16;
+    CHECK(model_load(model_path, backend_cpu(), &m32, err, sizeof err) == 0 &&
+              model_load_as(model_path, backend_cpu(), KT_BF16, &m16, err, sizeof err) == 0,
+          "%s", err);
+    results *r = results_open(full, false, err, sizeof err);
+    CHECK(r != NULL, "%s", err);
+    if (!r) return;
+    char *w = results_attr_str(r, "weights"), *sum = results_attr_str(r, "model_checksum");
+    CHECK(w && !strcmp(w, "bf16"), "weights attribute %s", w ? w : "(none)");
+    CHECK(sum && !strcmp(sum, m16.checksum) && strcmp(sum, m32.checksum), "model_checksum %s (bf16 %s, f32 %s)",
+          sum ? sum : "(none)", m16.checksum, m32.checksum);
+    double *pre, *post;
+    long n, one;
+    CHECK(!results_read(r, "/edits/target_prob_pre", &pre, &n, &one) &&
+              !results_read(r, "/edits/target_prob_post", &post, &n, &one) && n == 6,
+          "the edits' probabilities");
+    int rose = 0;
+    for (long i = 0; i < n && n == 6; i++) rose += post[i] > pre[i];
+    CHECK(rose == 6, "%d of 6 bf16 edits raised the target's probability", rose);
+    if (n == 6) free(pre), free(post);
+    free(w);
+    free(sum);
+    results_close(r);
+    model_free(&m32);
+    model_free(&m16);
+
+    cfg = write_config("bf16_cut", "memit", NULL, 6, 3, "\"weights\": \"bf16\"");
+    snprintf(cut, sizeof cut, "%s/bf16_cut.h5", dir);
+    rc = kedit_run_config(cfg, "--stop-after", "3", out, sizeof out);
+    CHECK(rc == 2, "stop after 3: exit %d:\n%s", rc, out);
+    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "resuming"), "resume: exit %d:\n%s", rc, out);
+    CHECK(same_results(full, cut), "bf16: stopped after 3 and resumed, the results differ");
+}
+
 /* D4S's two solve paths (editing-spec §10.4) on a real sequence of 12 edits: the same edit outcomes,
  * every score after every edit and at the checkpoints, equal; the norms of Δ agree to rounding */
 static void test_d4s_exact_equals_incremental(void) {
@@ -293,6 +341,7 @@ static void test_bad_config(void) {
     bad_config("unknown", "\"chekpoint_every\": 3", "chekpoint_every");
     bad_config("device", "\"device\": \"tpu\"", "device");
     bad_config("seed", "\"seed\": \"zero\"", "seed");
+    bad_config("weights", "\"weights\": \"fp8\"", "weights");
     // a results file is never overwritten
     static char out[1 << 14];
     const char *cfg = write_config("exists", "memit", NULL, 2, 2, NULL);
@@ -440,6 +489,7 @@ int main(void) {
     RUN(test_bad_config);
     RUN(test_bad_dataset);
     RUN(test_save_model);
+    RUN(test_bf16_weights);
     RUN(test_d4s_exact_equals_incremental);
     RUN(test_kill_and_resume);
     RUN(test_resume_redoes_after_state);

@@ -377,7 +377,8 @@ results *results_create(const char *path, const results_meta *meta, char *err, s
              attr_put_str(f, "model_checksum", meta->model_checksum) | attr_put_str(f, "dataset", meta->dataset) |
              attr_put_str(f, "protocol", meta->protocol) |
              attr_put_str(f, "git_revision", meta->git_revision ? meta->git_revision : "unknown") |
-             attr_put_str(f, "device", meta->device) | attr_put_i64(f, "seed", meta->seed) |
+             attr_put_str(f, "device", meta->device) | attr_put_str(f, "weights", meta->weights ? meta->weights : "f32") |
+             attr_put_i64(f, "seed", meta->seed) |
              attr_put_i64(f, "n_edits_planned", meta->n_edits) | attr_put_i64(f, "edits_flushed", 0);
     if (rc || create_layout(r) || results_flush(r)) {
         fail(r, "cannot write the file's layout");

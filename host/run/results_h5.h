@@ -24,6 +24,7 @@ typedef struct results_meta {
     const char *protocol;       /* "easyedit" or "memit" */
     const char *git_revision;   /* of the kedit that ran, given by the caller ("unknown" if NULL) */
     const char *device;         /* "cpu", "cuda: NVIDIA H100 ...", ... */
+    const char *weights;        /* storage of the linear weights: "f32" or "bf16" (NULL: "f32") */
     long long seed;
     long n_edits;               /* edits planned: the width of the retention matrices */
 } results_meta;

@@ -1,5 +1,7 @@
 #include "run/run_config.h"
 
+#include "model.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +100,7 @@ static cJSON *obj_field(reader *r, cJSON *obj, const char *key, const char *fiel
 
 static const char *const known_top[] = {"name", "model", "model_name", "tokenizer", "hparams", "dataset", "protocol",
                                         "schedule", "stats", "templates", "perplexity", "eval_batch", "output",
-                                        "device", "seed", NULL};
+                                        "device", "weights", "seed", NULL};
 
 static void reject_unknown(reader *r, cJSON *obj, const char *const *known, const char *where) {
     for (cJSON *e = obj ? obj->child : NULL; e; e = e->next) {
@@ -129,6 +131,9 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
     c->output = str_field(&r, j, "output", "output", REQUIRED, true);
     c->name = str_field(&r, j, "name", "name", NULL, false);
     c->device = str_field(&r, j, "device", "device", "cpu", false);
+    char *weights = str_field(&r, j, "weights", "weights", "f32", false);
+    if (weights && weight_type_parse(weights, &c->weights)) fail(&r, "weights", "expected \"f32\" or \"bf16\"");
+    free(weights);
     c->seed = (uint64_t)num_field(&r, j, "seed", "seed", 0, 0, 9007199254740991.0, true);
     c->eval_batch = (int)num_field(&r, j, "eval_batch", "eval_batch", 32, 1, 4096, true);
     c->templates_path = str_field(&r, j, "templates", "templates", NULL, true);

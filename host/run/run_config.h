@@ -6,6 +6,7 @@
 #ifndef KEDIT_RUN_CONFIG_H
 #define KEDIT_RUN_CONFIG_H
 
+#include "backend.h"
 #include "run/dataset.h"
 
 #include <cjson/cJSON.h>
@@ -36,6 +37,7 @@ typedef struct run_config {
     int eval_batch;         /* prompts per forward in the evaluation */
     char *output;           /* the results file */
     char *device;           /* "cpu" or "cuda" */
+    kweight_type weights;   /* storage of the model's linear weights: "f32" (default) or "bf16" */
     uint64_t seed;
 } run_config;
 

@@ -55,7 +55,7 @@ static int load_inputs(run *r) {
     run_config *c = r->c;
     r->be = backend_by_name(r->o->device ? r->o->device : c->device);
     if (!r->be) FAIL(r, "%s: no backend \"%s\"", c->source, r->o->device ? r->o->device : c->device);
-    if (model_load(c->model_path, r->be, &r->m, r->err, sizeof r->err)) return -1;
+    if (model_load_as(c->model_path, r->be, c->weights, &r->m, r->err, sizeof r->err)) return -1;
     const char *tp = c->tokenizer_path ? c->tokenizer_path : c->model_path;
     r->tok = tokenizer_load(tp, r->err, sizeof r->err);
     if (!r->tok) return -1;
@@ -65,7 +65,7 @@ static int load_inputs(run *r) {
     if (eval_set_tokenize(&r->es, r->tok, r->ds.req, r->ds.n, c->ds.protocol, r->err, sizeof r->err)) return -1;
     printf("kedit run %s: %s on %s (%s), %d edits from %s, protocol %s\n", c->name, method_name(r->hp.method),
            c->model_path, r->be->name, r->ds.n, c->dataset_path, protocol_name(c->ds.protocol));
-    printf("memory: %.1f MiB of weights + %.1f MiB of method state\n", model_weight_bytes(&r->m.cfg) / 1048576.0,
+    printf("memory: %.1f MiB of weights + %.1f MiB of method state\n", model_weight_bytes(&r->m.cfg, r->m.weights) / 1048576.0,
            state_bytes(&r->m, &r->hp) / 1048576.0);
     return 0;
 }
@@ -97,7 +97,6 @@ static int perplexity(run *r, double *ppl) {
 
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
-/* the edit count of the resume state in the file (0 when the run stopped before writing one) */
 /* reads the file's resume state into r->state; *t = its edit count (0 when the run stopped before one) */
 static int state_edits(run *r, long *t) {
     *t = 0;
@@ -133,7 +132,7 @@ static int open_results(run *r) {
     results_meta meta = {.config_json = cfg, .method = method_name(r->hp.method), .model_path = c->model_path,
                          .model_name = c->model_name, .model_checksum = r->m.checksum, .dataset = c->dataset_path,
                          .protocol = protocol_name(c->ds.protocol), .git_revision = KEDIT_GIT_REV,
-                         .device = r->be->name, .seed = (long long)c->seed, .n_edits = r->ds.n};
+                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .seed = (long long)c->seed, .n_edits = r->ds.n};
     r->res = results_create(c->output, &meta, r->err, sizeof r->err);
     free(cfg);
     return r->res ? 0 : -1;

@@ -1,6 +1,7 @@
 # kedit: `make` builds the CPU path (no GPU needed); `make GPU=1` adds the CUDA backend in kernels/.
 # `make test` builds and runs the test suite (and compiles the CUDA path whenever nvcc is present);
-# `make test-gpu` compares every op on both backends; `make run` runs the bundled demo; `make bench`.
+# `make test-gpu` compares every op on both backends and runs the reference tests on the GPU;
+# `make run` runs the bundled demo; `make bench`.
 
 CC      ?= gcc
 NVCC    ?= nvcc
@@ -72,14 +73,18 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ) $(wildcard benchmarks/*.h)
 test: deps $(KEDIT) $(TEST_BIN) gpu-build
 	@tests/run_tests.sh $(TEST_BIN)
 
+GPU_TESTS := build/gpu/tests/test_gpu_ops build/gpu/tests/test_forward
+
 gpu-build:
 	@if command -v $(NVCC) >/dev/null 2>&1; then \
-	    $(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops build/gpu/benchmarks/bench_gpu_ops || exit 1; \
+	    $(MAKE) --no-print-directory GPU=1 bin/kedit-gpu $(GPU_TESTS) build/gpu/benchmarks/bench_gpu_ops || exit 1; \
 	else echo "gpu-build: nvcc not found, CUDA path not compiled"; fi
 
+# every op on both backends, then the reference tests of the forward and backward on the GPU; in full
+# float32 (KEDIT_TF32=1 build/gpu/tests/test_gpu_ops checks the TF32 path with its own tolerance)
 test-gpu: deps
-	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu build/gpu/tests/test_gpu_ops
-	@tests/run_tests.sh build/gpu/tests/test_gpu_ops
+	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu $(GPU_TESTS)
+	@env -u KEDIT_TF32 KEDIT_TEST_DEVICE=cuda tests/run_tests.sh $(GPU_TESTS)
 
 bench: deps $(KEDIT) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -6,6 +6,7 @@
  * FP32/FP64 rates for sm_80/sm_90), and, as the reference run of the same command, its CPU twin's time
  * (one call) and the speed-up. With no GPU (or a build without CUDA) it says so and exits 0. */
 #include "backend.h"
+#include "bf16.h"
 #include "model.h"
 #include "transformer.h"
 
@@ -330,13 +331,26 @@ static float *rand_dev(const backend *be, size_t n, float scale, float offset) {
     return d;
 }
 
-static linear rand_linear(const backend *be, int out, int in, bool bias) {
-    return (linear){rand_dev(be, (size_t)out * in, 0.02f, 0), bias ? rand_dev(be, (size_t)out, 0.02f, 0) : NULL, out, in};
+/* a random (out, in) linear with its weights held as wt */
+static linear rand_linear(const backend *be, int out, int in, bool bias, kweight_type wt) {
+    linear l = {.out = out, .in = in, .b = bias ? rand_dev(be, (size_t)out, 0.02f, 0) : NULL};
+    size_t n = (size_t)out * in;
+    float *h = xmalloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = 0.02f * (float)(2 * urand() - 1);
+    if (wt == KT_BF16) {
+        uint16_t *hb = xmalloc(n * sizeof *hb);
+        for (size_t i = 0; i < n; i++) hb[i] = f32_to_bf16(h[i]);
+        l.w_bf16 = upload(be, hb, n * sizeof *hb);
+        free(hb);
+    } else
+        l.w = upload(be, h, n * sizeof *h);
+    free(h);
+    return l;
 }
 
-/* a model of configuration c with random weights on be (GPT-2: biases, LayerNorm, learned positions, tied
- * head; Llama: RMSNorm, gate/up/down, no biases, untied head) */
-static void random_model(const backend *be, const model_config *c, model *m) {
+/* a model of configuration c with random weights on be, its linears held as wt (GPT-2: biases, LayerNorm,
+ * learned positions, tied head; Llama: RMSNorm, gate/up/down, no biases, untied head) */
+static void random_model(const backend *be, const model_config *c, kweight_type wt, model *m) {
     bool gpt2 = c->arch == ARCH_GPT2;
     int kv = c->n_kv_head * c->head_dim;
     memset(m, 0, sizeof *m);
@@ -349,14 +363,15 @@ static void random_model(const backend *be, const model_config *c, model *m) {
         layer_weights *L = &m->layers[l];
         L->ln1_w = rand_dev(be, c->d, 0.1f, 1), L->ln1_b = gpt2 ? rand_dev(be, c->d, 0.1f, 0) : NULL;
         L->ln2_w = rand_dev(be, c->d, 0.1f, 1), L->ln2_b = gpt2 ? rand_dev(be, c->d, 0.1f, 0) : NULL;
-        L->q = rand_linear(be, c->d, c->d, gpt2), L->k = rand_linear(be, kv, c->d, gpt2);
-        L->v = rand_linear(be, kv, c->d, gpt2), L->o = rand_linear(be, c->d, c->d, gpt2);
-        L->mlp_in = rand_linear(be, c->d_ff, c->d, gpt2);
-        if (!gpt2) L->mlp_up = rand_linear(be, c->d_ff, c->d, false);
-        L->mlp_out = rand_linear(be, c->d, c->d_ff, gpt2);
+        L->q = rand_linear(be, c->d, c->d, gpt2, wt), L->k = rand_linear(be, kv, c->d, gpt2, wt);
+        L->v = rand_linear(be, kv, c->d, gpt2, wt), L->o = rand_linear(be, c->d, c->d, gpt2, wt);
+        L->mlp_in = rand_linear(be, c->d_ff, c->d, gpt2, wt);
+        if (!gpt2) L->mlp_up = rand_linear(be, c->d_ff, c->d, false, wt);
+        L->mlp_out = rand_linear(be, c->d, c->d_ff, gpt2, wt);
     }
     m->lnf_w = rand_dev(be, c->d, 0.1f, 1), m->lnf_b = gpt2 ? rand_dev(be, c->d, 0.1f, 0) : NULL;
-    m->head = gpt2 ? (linear){m->wte, NULL, c->vocab, c->d} : rand_linear(be, c->vocab, c->d, false);
+    m->head = gpt2 ? (linear){.w = m->wte, .out = c->vocab, .in = c->d} : rand_linear(be, c->vocab, c->d, false, wt);
+    m->weights = wt;
 }
 
 /* floating-point operations of one forward with logits at every position (attention over whole T×T) */
@@ -369,10 +384,10 @@ static double forward_flop(const model_config *c, int B, int T) {
 
 /* milliseconds of one forward of a random model of configuration c on be: on the GPU the median of REPS
  * (CUDA events, after WARMUP), on the CPU one call */
-static double forward_ms(const backend *be, const model_config *c, const kbatch *batch, bool gpu) {
+static double forward_ms(const backend *be, const model_config *c, kweight_type wt, const kbatch *batch, bool gpu) {
     fwd_opts o = {.n_logit = -1, .bwd_from_layer = -1, .stop_layer = -1};
     model m;
-    random_model(be, c, &m);
+    random_model(be, c, wt, &m);
     double ms;
     if (gpu) {
         float runs[REPS];
@@ -417,13 +432,15 @@ static void bench_forward(const backend *gpu, const cuda_device_info *info) {
             for (int t = 0; t < T; t++) ids[b][t] = (int)(urand() * c->vocab);
         }
         kbatch batch = {B, len, (const int *const *)ids};
-        double ms_gpu = forward_ms(gpu, c, &batch, true), ms_cpu = forward_ms(backend_cpu(), c, &batch, false);
+        double ms_gpu = forward_ms(gpu, c, KT_F32, &batch, true), ms_cpu = forward_ms(backend_cpu(), c, KT_F32, &batch, false);
+        double ms_bf16 = forward_ms(gpu, c, KT_BF16, &batch, true);
         int tokens = 0;
         for (int b = 0; b < B; b++) tokens += len[b];
         double tf = forward_flop(c, B, T) / (ms_gpu * 1e-3) / 1e12, peak = peak_of(info, PEAK_FP32);
         printf("%-48s GPU %9.2f ms (%8.0f tokens/s, %.1f TFLOP/s", shapes[s].name, ms_gpu, tokens / (ms_gpu * 1e-3), tf);
         if (peak > 0) printf(" = %.0f%% of %.1f", 100 * tf / peak, peak);
         printf(")  CPU %9.1f ms  speed-up %.1fx\n", ms_cpu, ms_cpu / ms_gpu);
+        printf("%-48s GPU %9.2f ms with bf16 linear weights: %.2fx the float32 time\n", "", ms_bf16, ms_bf16 / ms_gpu);
         for (int b = 0; b < B; b++) free(ids[b]);
         free(ids);
         free(len);

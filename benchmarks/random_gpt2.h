@@ -25,7 +25,7 @@ static float *rand_buf(const backend *be, size_t n, float scale, float offset) {
 }
 
 static linear rand_linear(const backend *be, int out, int in) {
-    return (linear){rand_buf(be, (size_t)out * in, 0.02f, 0), rand_buf(be, (size_t)out, 0.02f, 0), out, in};
+    return (linear){.w = rand_buf(be, (size_t)out * in, 0.02f, 0), .b = rand_buf(be, (size_t)out, 0.02f, 0), .out = out, .in = in};
 }
 
 static void gpt2_small(const backend *be, model *m) {
@@ -46,7 +46,7 @@ static void gpt2_small(const backend *be, model *m) {
         L->mlp_in = rand_linear(be, c.d_ff, c.d), L->mlp_out = rand_linear(be, c.d, c.d_ff);
     }
     m->lnf_w = rand_buf(be, c.d, 0.1f, 1), m->lnf_b = rand_buf(be, c.d, 0.1f, 0);
-    m->head = (linear){m->wte, NULL, c.vocab, c.d};
+    m->head = (linear){.w = m->wte, .out = c.vocab, .in = c.d};
 }
 
 static double now(void) {

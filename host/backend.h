@@ -66,7 +66,8 @@ typedef struct backend {
      * q: (B·T, nh·hd), k, v: (B·T, nkv·hd), out: (B·T, nh·hd), probs: (B, nh, T, T) saved for the
      * backward. Query t of sequence b attends to keys j ≤ t; rows t ≥ len[b] (padding) give zeros.
      * len is a device int array of B entries. nh is a multiple of nkv; query head h reads kv head
-     * h / (nh / nkv). */
+     * h / (nh / nkv). Padding rows of q, k, v (and dout) may hold anything finite: no output depends
+     * on them (the GPU multiplies them by exact zeros, so they must not be ±inf or NaN). */
     void (*attention_fwd)(const float *q, const float *k, const float *v, float *out, float *probs, int B,
                           int T, int nh, int nkv, int hd, const int *len, float scale);
     void (*attention_bwd)(const float *dout, const float *q, const float *k, const float *v,

@@ -560,6 +560,11 @@ static void cpu_f64_axpy(int64_t n, double a, const double *x, double *y) {
 static void cpu_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double *A, int lda,
                       const double *B, int ldb, double beta, double *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* C = beta·C (cblas would reject the leading dimensions of empty A, B) */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+        return;
+    }
     blas_threads((int64_t)M * N * K >= GEMM_PAR_MIN);
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -568,7 +573,7 @@ static void cpu_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double al
 
 /* C += alpha·A·Aᵀ on the lower triangle by dsyrk, then mirrored so C stays fully symmetric */
 static void cpu_dsyrk_acc(int n, int k, double alpha, const double *A, int lda, double *C, int ldc) {
-    if (n <= 0) return;
+    if (n <= 0 || k <= 0) return; /* nothing to add */
     blas_threads((int64_t)n * n * k >= GEMM_PAR_MIN);
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, n, k, alpha, A, lda, 1.0, C, ldc);
     blas_threads(false);

@@ -54,6 +54,8 @@ static inline void cusolver_fail(cusolverStatus_t s, const char *call, const cha
     const char *hint = s == CUSOLVER_STATUS_INVALID_VALUE   ? "a size or leading dimension is invalid"
                        : s == CUSOLVER_STATUS_ALLOC_FAILED  ? "cuSOLVER could not allocate: the device is out of memory"
                        : s == CUSOLVER_STATUS_NOT_INITIALIZED ? "cuSOLVER could not start: check the driver"
+                       : s == CUSOLVER_STATUS_EXECUTION_FAILED ? "a cuSOLVER kernel failed to run on the device"
+                       : s == CUSOLVER_STATUS_INTERNAL_ERROR ? "cuSOLVER failed internally (often an earlier memory fault)"
                                                               : "see the cuSOLVER documentation for this status";
     fprintf(stderr, "kedit: cuda backend: %s:%d: %s failed with cusolverStatus_t %d; hint: %s\n", file, line, call,
             (int)s, hint);
@@ -64,12 +66,17 @@ static inline void cusolver_fail(cusolverStatus_t s, const char *call, const cha
 static inline void cuda_alloc_fail(cudaError_t e, size_t bytes, const char *what, const char *file, int line) {
     size_t free_b = 0, total_b = 0;
     cudaGetLastError(); /* clear the allocation error before asking for the free memory */
-    cudaMemGetInfo(&free_b, &total_b);
-    fprintf(stderr,
-            "kedit: cuda backend: %s:%d: allocating %zu bytes (%.1f MiB) of %s failed: %s; the device has "
-            "%.1f MiB free of %.1f MiB; hint: use a smaller batch or model, or a GPU with more memory\n",
-            file, line, bytes, bytes / 1048576.0, what, cudaGetErrorString(e), free_b / 1048576.0,
-            total_b / 1048576.0);
+    cudaError_t q = cudaMemGetInfo(&free_b, &total_b);
+    fprintf(stderr, "kedit: cuda backend: %s:%d: allocating %zu bytes (%.1f MiB) of %s failed: %s; ", file, line,
+            bytes, bytes / 1048576.0, what, cudaGetErrorString(e));
+    if (q != cudaSuccess) /* a sticky fault from an earlier kernel, not a shortage */
+        fprintf(stderr, "the free memory is unknown (%s); hint: an earlier kernel failed, rerun with "
+                        "CUDA_LAUNCH_BLOCKING=1 to find it\n", cudaGetErrorString(q));
+    else if (e == cudaErrorMemoryAllocation)
+        fprintf(stderr, "the device has %.1f MiB free of %.1f MiB; hint: use a smaller batch or model, bf16 weights "
+                        "(\"weights\": \"bf16\"), or a GPU with more memory\n", free_b / 1048576.0, total_b / 1048576.0);
+    else
+        fprintf(stderr, "the device has %.1f MiB free of %.1f MiB\n", free_b / 1048576.0, total_b / 1048576.0);
     exit(1);
 }
 

@@ -60,6 +60,17 @@ template <typename T, typename Op> __device__ T block_reduce(T v, Op op, T ident
 template <typename T> __device__ __forceinline__ T block_sum(T v) { return block_reduce(v, cu_sum(), T(0)); }
 __device__ __forceinline__ float block_max(float v) { return block_reduce(v, cu_max(), -INFINITY); }
 
+/* C = beta·C over a rows × cols matrix of stride ldc (beta = 0 clears C, NaNs included, as BLAS does):
+ * a product with K = 0, which cuBLAS is not asked to do (CPU twins: scale_c / the K = 0 branch of
+ * cpu_dgemm) */
+template <typename T> __global__ void scale_c_kernel(T *C, int rows, int cols, int ldc, T beta) {
+    int64_t n = (int64_t)rows * cols;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        T *c = C + (i / cols) * ldc + i % cols;
+        *c = beta == T(0) ? T(0) : beta * *c;
+    }
+}
+
 /* ---- the ops (meaning: host/backend.h; CPU twin: host/backend_cpu.c) ---- */
 /* gemm.cu */
 void cu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const void *B,

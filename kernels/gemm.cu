@@ -19,8 +19,10 @@ __global__ void split_bf16_kernel(const float *A, int lda, int rows, int cols, _
         int64_t r = i / cols, c = i % cols;
         float a = A[r * lda + c];
         __nv_bfloat16 h = __float2bfloat16_rn(a);
+        if (isinf(__bfloat162float(h)) && isfinite(a)) h = __float2bfloat16_rz(a); /* |a| near FLT_MAX: stay finite */
+        float hf = __bfloat162float(h);
         hi[i] = h;
-        lo[i] = __float2bfloat16_rn(a - __bfloat162float(h));
+        lo[i] = __float2bfloat16_rn(isfinite(hf) ? a - hf : 0.0f); /* ±inf and NaN pass through hi alone */
     }
 }
 
@@ -42,11 +44,16 @@ static void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alp
 void cu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const void *B,
              kweight_type b_type, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (b_type == KT_BF16 && K > 0) {
+    if (K <= 0) { /* C = beta·C, B never read */
+        scale_c_kernel<float><<<cu_grid((int64_t)M * N), CU_THREADS>>>(C, M, N, ldc, beta);
+        KERNEL_CHECK();
+        return;
+    }
+    if (b_type == KT_BF16) {
         gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* float32 B, or K == 0 (C = beta·C, B never read): Cᵀ = op(B)ᵀ·op(A)ᵀ */
+    /* float32 B: Cᵀ = op(B)ᵀ·op(A)ᵀ */
     CUBLAS_CHECK(cublasSgemm(cu_blas(), op_of(trans_b), op_of(trans_a), N, M, K, &alpha, (const float *)B, ldb, A,
                              lda, &beta, C, ldc));
 }

@@ -7,6 +7,11 @@
 void cu_dgemm(bool trans_a, bool trans_b, int M, int N, int K, double alpha, const double *A, int lda,
               const double *B, int ldb, double beta, double *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* C = beta·C */
+        scale_c_kernel<double><<<cu_grid((int64_t)M * N), CU_THREADS>>>(C, M, N, ldc, beta);
+        KERNEL_CHECK();
+        return;
+    }
     /* row-major C is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ */
     CUBLAS_CHECK(cublasDgemm(cu_blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
                              K, &alpha, B, ldb, A, lda, &beta, C, ldc));
@@ -32,7 +37,7 @@ __global__ void mirror_lower_kernel(double *C, int n, int ldc) {
 /* C += alpha·A·Aᵀ: row-major lower is column-major upper, and A (n×k row-major) is column-major Aᵀ, so
  * dsyrk 'U' with op T writes C's row-major lower triangle; the mirror then keeps C fully symmetric */
 void cu_dsyrk_acc(int n, int k, double alpha, const double *A, int lda, double *C, int ldc) {
-    if (n <= 0) return;
+    if (n <= 0 || k <= 0) return; /* nothing to add */
     const double one = 1.0;
     CUBLAS_CHECK(cublasDsyrk(cu_blas(), CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, n, k, &alpha, A, lda, &one, C, ldc));
     int tiles = (n + 31) / 32;

@@ -697,6 +697,13 @@ static void test_dgemm(void) {
             CHECK(rel_err_dd(C, Cr, nc) <= 1e-13, "ta%d tb%d %.3g", ta, tb, rel_err_dd(C, Cr, nc));
             free(A), free(B), free(C), free(Cr);
         }
+    /* K = 0 (empty A and B, leading dimensions 1): C = beta·C, exactly */
+    double a = 0, *C = rand_d((long)M * N, 1), *Cr = malloc((size_t)M * N * sizeof *Cr);
+    memcpy(Cr, C, (size_t)M * N * sizeof *C);
+    be->dgemm(false, false, M, N, 0, -0.4, &a, 1, &a, 1, 1.5, C, N);
+    ref_gemm(false, false, M, N, 0, -0.4, &a, 1, &a, 1, 1.5, Cr, N);
+    CHECK(memcmp(C, Cr, (size_t)M * N * sizeof *C) == 0, "K = 0: C is not 1.5·C");
+    free(C), free(Cr);
 }
 
 /* C (n×n in a row stride ldc, symmetric) += 0.3·A·Aᵀ: the whole of C against the double loop */
@@ -719,6 +726,7 @@ static void check_dsyrk(int n, int k, int lda, int ldc) {
 
 static void test_dsyrk(void) {
     check_dsyrk(6, 5, 7, 8);       /* padded strides */
+    check_dsyrk(6, 0, 1, 8);       /* k = 0: C unchanged */
     check_dsyrk(120, 100, 100, 120); /* large enough for OpenBLAS threads; 100-term sums: ~1e-15 */
 }
 

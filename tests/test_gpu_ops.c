@@ -238,14 +238,30 @@ static void gemm_cases(const backend *G, kweight_type bt, double tol) {
             }
 }
 
+/* K = 0: C = beta·C without reading A or B (leading dimensions 1), exactly on both sides */
+static void gemm_empty_k(const backend *G, kweight_type bt) {
+    const backend *C0 = backend_cpu();
+    const int M = 5, N = 7, ldc = N + 1;
+    for (int bz = 0; bz < 2; bz++) {
+        float beta = bz ? 0.0f : 0.3f, dummy = 0;
+        twin C = twin_randf(G, (size_t)M * ldc, 0, 1);
+        C0->gemm(false, true, M, N, 0, 0.7f, &dummy, 1, &dummy, bt, 1, beta, F(C), ldc);
+        G->gemm(false, true, M, N, 0, 0.7f, NULL, 1, NULL, bt, 1, beta, FG(C), ldc);
+        check_f32(G, &C, 0, beta == 0 ? "gemm K = 0, beta 0" : "gemm K = 0, beta 0.3");
+        twin_free(G, &C);
+    }
+}
+
 static void test_gemm_f32(void) {
     NEED_GPU(G);
     gemm_cases(G, KT_F32, tol_f32_product(1e-5));
+    gemm_empty_k(G, KT_F32);
 }
 
 static void test_gemm_bf16(void) {
     NEED_GPU(G);
     gemm_cases(G, KT_BF16, 2e-5); /* bf16 tensor-core products, unaffected by KEDIT_TF32 */
+    gemm_empty_k(G, KT_BF16);
 }
 
 static void test_dense_rows(void) {
@@ -276,6 +292,7 @@ static void test_dense_rows(void) {
     C0->gather_rows(F(x), cols, I(idx), n_idx, F(g));
     G->gather_rows(FG(x), cols, IG(idx), n_idx, FG(g));
     check_f32(G, &g, 0, "gather_rows");
+    G->to_device(y.g, y.c, y.bytes); /* the same y on both sides (axpy may round differently): scatters are exact */
     C0->scatter_add_rows(F(y), cols, I(idx), n_idx, F(src));
     G->scatter_add_rows(FG(y), cols, IG(idx), n_idx, FG(src));
     check_f32(G, &y, 0, "scatter_add_rows (repeated indices, in order)");
@@ -561,6 +578,12 @@ static void test_dgemm(void) {
             twin_free(G, &B);
             twin_free(G, &C);
         }
+    twin C = twin_randd(G, (size_t)M * (N + 1)); /* K = 0: C = beta·C, exactly */
+    double dummy = 0;
+    C0->dgemm(false, false, M, N, 0, 1.3, &dummy, 1, &dummy, N, -0.4, D(C), N + 1);
+    G->dgemm(false, false, M, N, 0, 1.3, NULL, 1, NULL, N, -0.4, DG(C), N + 1);
+    check_f64(G, &C, 0, "dgemm K = 0");
+    twin_free(G, &C);
 }
 
 /* a symmetric n×n matrix R·Rᵀ/k + shift·I (k = n), row stride ld: SPD with cond ≲ 4 for shift ≥ 1 */
@@ -585,6 +608,9 @@ static void test_dsyrk_dger(void) {
     C0->dsyrk_acc(n, k, 0.6, D(A), lda, D(C), ldc);
     G->dsyrk_acc(n, k, 0.6, DG(A), lda, DG(C), ldc);
     check_f64(G, &C, 1e-12, "dsyrk_acc");
+    C0->dsyrk_acc(n, 0, 0.6, D(A), 1, D(C), ldc); /* k = 0 adds nothing */
+    G->dsyrk_acc(n, 0, 0.6, DG(A), 1, DG(C), ldc);
+    check_f64(G, &C, 1e-12, "dsyrk_acc k = 0");
     double *g = fetch(G, &C);
     int asym = 0;
     for (int i = 0; i < n; i++)

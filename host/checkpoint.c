@@ -1,5 +1,6 @@
 /* model_load dispatch (a folder is a Hugging Face checkpoint, a file a llama2.c .bin), model_free, the
- * float32 memory estimate and the helpers the loaders share (checksum, memory check, upload, JSON). */
+ * memory estimate, bf16 storage of linear weights and the helpers the loaders share (checksum, memory
+ * check, upload, JSON). */
 #include "checkpoint.h"
 
 #include "bf16.h"

@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 
 #include "bf16.h"
+#include "file_read.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -152,32 +153,10 @@ char *ckpt_join_path(const char *dir, const char *name) {
 }
 
 cJSON *ckpt_json_read(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    size_t len;
+    char *text = file_read_all(path, &len);
+    if (!text) {
         snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len == cap) {
-            char *grown = realloc(text, cap = cap ? 2 * cap : 65536);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                snprintf(err, errlen, "%s: out of memory reading it", path);
-                return NULL;
-            }
-            text = grown;
-        }
-        got = fread(text + len, 1, cap - len, f);
-        len += got;
-    } while (got > 0);
-    int read_failed = ferror(f);
-    fclose(f);
-    if (read_failed) {
-        free(text);
-        snprintf(err, errlen, "%s: read error", path);
         return NULL;
     }
     cJSON *root = cJSON_ParseWithLength(text, len);

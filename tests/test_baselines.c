@@ -24,6 +24,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"
+#include "test_files.h"
 #include "transformer.h"
 
 #include <cjson/cJSON.h>
@@ -42,18 +43,7 @@ static int ref_open(ref *r) {
         CHECK(0, "%s", err);
         return -1;
     }
-    FILE *f = fopen(FIXTURE_DIR "/cases.json", "rb");
-    CHECK(f != NULL, "cannot open " FIXTURE_DIR "/cases.json");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    text[got] = 0;
-    fclose(f);
-    r->cases = cJSON_Parse(text);
-    free(text);
+    r->cases = read_json(FIXTURE_DIR "/cases.json");
     CHECK(r->cases != NULL, "cases.json does not parse");
     return r->cases ? 0 : -1;
 }

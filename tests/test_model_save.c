@@ -37,7 +37,7 @@ static bool exists(const char *path) {
 
 static bool same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    char *x = read_file(a, &na), *y = read_file(b, &nb);
+    char *x = file_read_all(a, &na), *y = file_read_all(b, &nb);
     bool same = x && y && na == nb && !memcmp(x, y, na);
     free(x);
     free(y);
@@ -232,7 +232,7 @@ static void check_config_copied(const char *src, const char *saved) {
     snprintf(a, sizeof a, "%s/config.json", src);
     snprintf(b, sizeof b, "%s/config.json", saved);
     size_t na = 0, nb = 0;
-    char *ta = read_file(a, &na), *tb = read_file(b, &nb);
+    char *ta = file_read_all(a, &na), *tb = file_read_all(b, &nb);
     cJSON *ja = ta ? cJSON_Parse(ta) : NULL, *jb = tb ? cJSON_Parse(tb) : NULL;
     CHECK(ja && jb, "cannot read %s or %s", a, b);
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(jb, "torch_dtype");

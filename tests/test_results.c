@@ -3,6 +3,7 @@
  * schema-less files are refused with a message naming the file. Then `kedit table` (table_print) on
  * files written here, in its three formats, against means computed here from the values written;
  * results/plot.py on them when python3 has h5py and matplotlib; and the progress lines. */
+#include "file_read.h"
 #include "run/progress.h"
 #include "run/results_h5.h"
 #include "run/table.h"
@@ -268,15 +269,11 @@ static void test_bad_files(void) {
     CHECK(results_open(bad, false, err, sizeof err) == NULL && strstr(err, bad) && strstr(err, "not an HDF5 file"),
           "text file: %s", err);
     // the first half of a valid file
-    FILE *in = fopen(path, "rb");
-    fseek(in, 0, SEEK_END);
-    long size = ftell(in);
-    fseek(in, 0, SEEK_SET);
-    char *bytes = malloc((size_t)size);
-    CHECK(fread(bytes, 1, (size_t)size, in) == (size_t)size, "read %s", path);
-    fclose(in);
+    size_t size = 0;
+    char *bytes = file_read_all(path, &size);
+    CHECK(bytes != NULL, "read %s", path);
     f = fopen(tmp_path(bad, sizeof bad, "truncated.h5"), "wb");
-    fwrite(bytes, 1, (size_t)size / 2, f);
+    fwrite(bytes, 1, size / 2, f);
     fclose(f);
     r = results_open(bad, false, err, sizeof err);
     CHECK(r == NULL && strstr(err, bad) && strstr(err, "truncated or corrupt"), "truncated: %s", r ? "opened" : err);

@@ -67,7 +67,7 @@ static bool add_records(string_list *l, const char *path, const char *const *fie
 /* the first WIKITEXT_LINES lines that are non-empty without their "\n" and one "\r" before it */
 static bool add_wikitext(string_list *l, const char *path) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = file_read_all(path, &len);
     if (!text) return false;
     int taken = 0;
     for (char *line = text; taken < WIKITEXT_LINES && line < text + len;) {
@@ -452,7 +452,7 @@ static int run_cli(char **argv, int argc, const char *stdin_text, char *out, cha
     }
     clearerr(stdin);
     for (int i = 1; i < 3; i++) {
-        char *text = read_file(path[i], NULL);
+        char *text = file_read_all(path[i], NULL);
         snprintf(i == 1 ? out : err, cap, "%s", text ? text : "");
         free(text);
     }

@@ -1,6 +1,7 @@
 #include "corpus.h"
 
 #include "checkpoint.h"
+#include "file_read.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,27 +55,11 @@ int corpus_documents(const char *text, char ***docs) {
     return n;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0, *len = (size_t)n;
-    return buf;
-}
-
 int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_t max_tokens, corpus_plan *p,
                      char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = file_read_all(path, &len);
     if (!text) {
         snprintf(err, errlen, "%s: cannot read the corpus", path);
         return -1;

@@ -1,5 +1,6 @@
 #include "d4s.h"
 
+#include "file_read.h"
 #include "normal_eq.h"
 
 #include <math.h>
@@ -453,23 +454,14 @@ int d4s_save(const d4s_state *s, const char *path, char *err, size_t errlen) {
 
 d4s_state *d4s_load(const backend *be, const char *path, const float *const *C, const d4s_opts *o, char *err,
                     size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open the D4S state", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
-    size_t got = buf && n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (n <= 0 || got != (size_t)n) {
-        snprintf(err, errlen, "%s: cannot read the D4S state", path);
+    size_t n;
+    void *buf = file_read_all(path, &n);
+    if (!buf || n == 0) {
+        snprintf(err, errlen, buf ? "%s: the D4S state is empty" : "%s: cannot read the D4S state", path);
         free(buf);
         return NULL;
     }
-    d4s_state *s = d4s_deserialise(be, buf, (size_t)n, C, o, err, errlen);
+    d4s_state *s = d4s_deserialise(be, buf, n, C, o, err, errlen);
     free(buf);
     if (!s) {
         char msg[512];

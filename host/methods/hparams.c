@@ -1,5 +1,7 @@
 #include "hparams.h"
 
+#include "file_read.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,17 +25,11 @@ static int num(const cJSON *root, const char *field, double *out, const char **p
 
 int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
     memset(h, 0, sizeof *h);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = file_read_all(path, NULL);
+    if (!buf) {
         snprintf(err, errlen, "%s: cannot open the hyper-parameter file", path);
         return -1;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
-    buf[fread(buf, 1, (size_t)(n > 0 ? n : 0), f)] = 0;
-    fclose(f);
     cJSON *root = cJSON_Parse(buf);
     free(buf);
     const char *problem = root ? NULL : "is not valid JSON", *which = "";

@@ -1,5 +1,6 @@
 #include "templates.h"
 
+#include "file_read.h"
 #include "sample.h"
 
 #include <cjson/cJSON.h>
@@ -115,18 +116,11 @@ static int one_slot(const char *s) {
 
 int templates_load(const char *path, ctx_templates *t, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = file_read_all(path, NULL);
+    if (!buf) {
         snprintf(err, errlen, "%s: cannot open the templates file", path);
         return -1;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = fread(buf, 1, (size_t)(n > 0 ? n : 0), f);
-    buf[got] = 0;
-    fclose(f);
     cJSON *root = cJSON_Parse(buf);
     free(buf);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");

@@ -1,5 +1,6 @@
 #include "run/run_config.h"
 
+#include "file_read.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -196,19 +197,12 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
 }
 
 int run_config_load(const char *path, run_config *c, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
     memset(c, 0, sizeof *c);
-    if (!f) {
+    char *text = file_read_all(path, NULL);
+    if (!text) {
         snprintf(err, errlen, "%s: cannot read the configuration", path);
         return 1;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    fclose(f);
-    text[got] = 0;
     cJSON *j = cJSON_Parse(text);
     if (!j) {
         const char *at = cJSON_GetErrorPtr();

@@ -87,15 +87,18 @@ static int *int_array(const cJSON *a, int *n) {
     return x;
 }
 
-static int load_model(const char *arch, model *m) {
+/* the fixture model of arch with its linears held as wt */
+static int load_model_as(const char *arch, kweight_type wt, model *m) {
     char dir[128], err[1024];
     snprintf(dir, sizeof dir, "tests/fixtures/%s", arch);
-    if (model_load(dir, backend_cpu(), m, err, sizeof err)) {
+    if (model_load_as(dir, backend_cpu(), wt, m, err, sizeof err)) {
         CHECK(0, "loading %s: %s", dir, err);
         return -1;
     }
     return 0;
 }
+
+static int load_model(const char *arch, model *m) { return load_model_as(arch, KT_F32, m); }
 
 static float *device_to_host(const backend *be, const float *d, size_t n) {
     float *h = malloc(n * sizeof(float));
@@ -230,24 +233,18 @@ static void test_ft_llama_early_stop(void) { ft_case("ft_llama_out"); }
 
 /* a configs/ file as parsed JSON (NULL with a failed check) */
 static cJSON *config_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "cannot open %s", path);
-    if (!f) return NULL;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    CHECK(j != NULL, "%s does not parse", path);
+    cJSON *j = read_json(path);
+    CHECK(j != NULL, "%s cannot be read or does not parse", path);
     return j;
 }
 
 /* FT-L with the tiny models' configurations raises p(y | x) of a one-token target (the box of the GPT-2
  * file, ±5e-4 around W, allows less); saving, resetting and loading the state restores the edited weights
- * exactly; a foreign state and bad requests are refused */
-static void ft_behaviour(const char *arch, const char *config, double min_gain) {
+ * exactly; a foreign state and bad requests are refused. With bf16 linears, the trained matrix is
+ * widened to float32 and the same holds. */
+static void ft_behaviour(const char *arch, kweight_type wt, const char *config, double min_gain) {
     model m;
-    if (load_model(arch, &m)) return;
+    if (load_model_as(arch, wt, &m)) return;
     char err[512];
     cJSON *j = config_json(config);
     ft_hparams h;
@@ -272,6 +269,7 @@ static void ft_behaviour(const char *arch, const char *config, double min_gain) 
     const linear *W;
     const float *W0, *b0;
     ft_weights(s, &W, &W0, &b0);
+    CHECK(W->w && !W->w_bf16, "the trained matrix is not float32");
     size_t nw = (size_t)W->out * W->in;
     float *edited = device_to_host(m.be, W->w, nw);
     void *buf;
@@ -302,8 +300,9 @@ static void ft_behaviour(const char *arch, const char *config, double min_gain) 
     model_free(&m);
 }
 
-static void test_ft_behaviour_llama(void) { ft_behaviour("llama", "configs/ft_tiny-llama.json", 0.5); }
-static void test_ft_behaviour_gpt2_box(void) { ft_behaviour("gpt2", "configs/ft_tiny-gpt2.json", 0.0); }
+static void test_ft_behaviour_llama(void) { ft_behaviour("llama", KT_F32, "configs/ft_tiny-llama.json", 0.5); }
+static void test_ft_behaviour_llama_bf16(void) { ft_behaviour("llama", KT_BF16, "configs/ft_tiny-llama.json", 0.5); }
+static void test_ft_behaviour_gpt2_box(void) { ft_behaviour("gpt2", KT_F32, "configs/ft_tiny-gpt2.json", 0.0); }
 
 /* every FT and GRACE file of configs/ parses; the parsers name the file and field of a bad value */
 static void test_baseline_configs(void) {
@@ -735,6 +734,7 @@ int main(void) {
     RUN(test_ft_gpt2_win);
     RUN(test_ft_llama_early_stop);
     RUN(test_ft_behaviour_llama);
+    RUN(test_ft_behaviour_llama_bf16);
     RUN(test_ft_behaviour_gpt2_box);
     RUN(test_baseline_configs);
     RUN(test_grace_gpt2_win);

@@ -83,7 +83,7 @@ static int d4s_method_load(editor *e, const void *buf, size_t n, char *err, size
     float *saved = be->alloc(nw * sizeof(float)); // (d, d_ff) the saved W_l
     int rc = 0;
     for (int i = 0; i < e->E && !rc; i++) {
-        float *w = e->m->layers[e->hp.layers[i]].mlp_out.w;
+        float *w = editor_w_out(e, i);
         be->copy(saved, w, nw * sizeof(float));
         editor_set_delta(e, i, d4s_delta(s, i)); // W_l = W₀_l + Δ_{t,l}, as the edit wrote it
         double diff = sqrt(be->sum_sq_diff(w, saved, (int64_t)nw)), norm = sqrt(be->sum_sq(saved, (int64_t)nw));

@@ -12,8 +12,6 @@ static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {&rome_ops, &memi
 
 static size_t w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
 
-static float *w_of(const editor *e, int i) { return e->m->layers[e->hp.layers[i]].mlp_out.w; }
-
 editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen) {
     for (int i = 0; i < h->n_layers; i++)
         if (h->layers[i] >= m->cfg.n_layer) {
@@ -27,11 +25,8 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
                  h->n_layers);
         return NULL;
     }
-    for (int i = 0; i < h->n_layers && h->method != METHOD_GRACE; i++) { // what the method changes is float32
-        layer_weights *L = &m->layers[h->layers[i]];
-        if (linear_make_f32(m->be, h->method == METHOD_FT && h->ft.which == 1 ? &L->mlp_in : &L->mlp_out, err, errlen))
-            return NULL;
-    }
+    for (int i = 0; i < h->n_layers && METHOD_OPS[h->method]->edits_w_out; i++) // W_out is edited in float32
+        if (linear_make_f32(m->be, &m->layers[h->layers[i]].mlp_out, err, errlen)) return NULL;
     const backend *be = m->be;
     editor *e = calloc(1, sizeof *e);
     e->m = m;
@@ -51,7 +46,7 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
         e->delta = calloc((size_t)e->E, sizeof *e->delta);
         for (int i = 0; i < e->E; i++) {
             e->W0[i] = be->alloc(w_elems(e) * sizeof(float)); // (d, d_ff) W₀
-            be->copy(e->W0[i], w_of(e, i), w_elems(e) * sizeof(float));
+            be->copy(e->W0[i], editor_w_out(e, i), w_elems(e) * sizeof(float));
             e->delta[i] = be->alloc(w_elems(e) * sizeof(double)); // (d, d_ff) last Δ
             be->zero(e->delta[i], w_elems(e) * sizeof(double));
         }
@@ -158,7 +153,7 @@ int editor_edit(editor *e, const edit_request *req, int n, edit_outcome *out, ch
 }
 
 void editor_restore(editor *e) {
-    for (int i = 0; e->W0 && i < e->E; i++) e->m->be->copy(w_of(e, i), e->W0[i], w_elems(e) * sizeof(float));
+    for (int i = 0; e->W0 && i < e->E; i++) e->m->be->copy(editor_w_out(e, i), e->W0[i], w_elems(e) * sizeof(float));
 }
 
 int editor_reset(editor *e, char *err, size_t errlen) {
@@ -200,7 +195,7 @@ static float *delta_f32(editor *e, int i) {
 void editor_add_delta(editor *e, int i) {
     const backend *be = e->m->be;
     float *d = delta_f32(e, i);
-    be->axpy((int64_t)w_elems(e), 1.0f, d, w_of(e, i)); // W ← W + Δ
+    be->axpy((int64_t)w_elems(e), 1.0f, d, editor_w_out(e, i)); // W ← W + Δ
     e->inc_fro[i] = sqrt(be->sum_sq(d, (int64_t)w_elems(e)));
     be->free(d);
 }
@@ -212,7 +207,7 @@ void editor_set_delta(editor *e, int i, const double *delta_new) {
     float *w = delta_f32(e, i);
     e->inc_fro[i] = sqrt(be->sum_sq_diff(w, old, (int64_t)w_elems(e)));
     be->axpy((int64_t)w_elems(e), 1.0f, e->W0[i], w); // W = W₀ + Δ
-    be->copy(w_of(e, i), w, w_elems(e) * sizeof(float));
+    be->copy(editor_w_out(e, i), w, w_elems(e) * sizeof(float));
     be->free(w);
     be->free(old);
 }
@@ -242,6 +237,6 @@ void editor_weight_norms(const backend *be, const float *w, const float *w0, int
 int editor_norms(const editor *e, int i, layer_norms *out) {
     if (i < 0 || i >= e->E) return -1;
     if (e->ops->norms) return e->priv ? e->ops->norms(e, i, out) : -1;
-    editor_weight_norms(e->m->be, w_of(e, i), e->W0[i], (int64_t)w_elems(e), e->inc_fro[i], out);
+    editor_weight_norms(e->m->be, editor_w_out(e, i), e->W0[i], (int64_t)w_elems(e), e->inc_fro[i], out);
     return 0;
 }

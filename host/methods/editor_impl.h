@@ -52,6 +52,9 @@ struct editor {
 
 extern const edit_method_ops rome_ops, memit_ops, d4s_ops, ft_ops, pmet_ops, grace_ops;
 
+/* W_out of edited position i (device (d, d_ff) float32) */
+static inline float *editor_w_out(const editor *e, int i) { return e->m->layers[e->hp.layers[i]].mlp_out.w; }
+
 /* charges the wall time since the previous mark (or the start of the edit call) to phase ph */
 void editor_mark(editor *e, edit_phase ph);
 

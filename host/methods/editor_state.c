@@ -16,8 +16,6 @@ typedef struct state_header {
 
 static size_t w_bytes(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff * sizeof(float); }
 
-static float *w_out(const editor *e, int i) { return e->m->layers[e->hp.layers[i]].mlp_out.w; }
-
 int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t errlen) {
     if (!e->prepared) {
         snprintf(err, errlen, "%s: state saved before editor_prepare", method_name(e->hp.method));
@@ -37,7 +35,7 @@ int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t 
     blob_put(&b, e->inc_fro, (size_t)e->E * sizeof(double));
     float *w = e->ops->edits_w_out ? malloc(w_bytes(e)) : NULL; // (d, d_ff) host copy of one W_out
     for (int i = 0; w && i < e->E; i++) {
-        e->m->be->to_host(w, w_out(e, i), w_bytes(e));
+        e->m->be->to_host(w, editor_w_out(e, i), w_bytes(e));
         blob_put(&b, w, w_bytes(e));
     }
     free(w);
@@ -92,7 +90,7 @@ int editor_load_state(editor *e, const void *buf, size_t n, char *err, size_t er
         return -1;
     }
     const unsigned char *w = r.p + r.at - sizeof own_n - wb;
-    for (int i = 0; i < e->E && wb; i++) e->m->be->to_device(w_out(e, i), w + (size_t)i * w_bytes(e), w_bytes(e));
+    for (int i = 0; i < e->E && wb; i++) e->m->be->to_device(editor_w_out(e, i), w + (size_t)i * w_bytes(e), w_bytes(e));
     int rc = 0;
     if (e->ops->load) rc = e->ops->load(e, r.p + r.at, (size_t)own_n, err, errlen);
     else if (own_n) rc = -1, snprintf(err, errlen, "%s: the state holds %llu bytes of method state, expected none",

@@ -74,6 +74,10 @@ ft_state *ft_create(model *m, const ft_hparams *h, char *err, size_t errlen) {
     s->m = m;
     s->h = *h;
     s->W = h->which == 0 ? &m->layers[h->layer].mlp_out : &m->layers[h->layer].mlp_in;
+    if (linear_make_f32(be, s->W, err, errlen)) { // trained in float32
+        free(s);
+        return NULL;
+    }
     s->nw = (size_t)s->W->out * s->W->in;
     s->nb = s->W->b ? (size_t)s->W->out : 0;
     s->W0 = dev_copy(be, s->W->w, s->nw);                 // (out, in)

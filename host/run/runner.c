@@ -45,7 +45,7 @@ typedef struct run {
 /* the bytes a run holds besides the weights, for the estimate printed before it starts */
 static double state_bytes(const model *m, const edit_hparams *h) {
     double d = m->cfg.d, f = m->cfg.d_ff, E = h->n_layers;
-    double bytes = E * d * f * 4 * 2 + E * f * f * 4; // W₀ copies and Δ, C
+    double bytes = E * d * f * (4 + 8) + E * f * f * 4; // W₀ copies (float32) and the last Δ (float64), C
     if (h->method == METHOD_D4S) bytes += E * (f * f * 8 + d * f * 8);
     else bytes += E * f * f * 8; // the float64 system of one solve
     return bytes;

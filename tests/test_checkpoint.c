@@ -10,6 +10,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -903,16 +904,8 @@ static void test_bf16_load(void) {
     CHECK(live_allocs == 0, "llama2.c: %ld device buffers left", live_allocs);
 }
 
-static void remove_tree(const char *root) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
-}
-
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmp_root, sizeof tmp_root, "%s/kedit_ckpt_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmp_root)) {
+    if (!test_make_dir(tmp_root, sizeof tmp_root, "ckpt")) {
         perror("mkdtemp");
         return 1;
     }
@@ -935,6 +928,6 @@ int main(void) {
     RUN(test_dtype_conversion);
     RUN(test_fixture_models);
     RUN(test_bf16_load);
-    remove_tree(tmp_root);
+    test_remove_dir(tmp_root);
     return TEST_SUMMARY();
 }

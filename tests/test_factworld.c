@@ -121,10 +121,8 @@ static double checkpoint_mean(results *r, const char *path, long row, long n) {
 /* Sequential MEMIT and D4S on the first 40 fact-world edits: the new targets (efficacy at the last
  * checkpoint, all 40 re-scored) are known far better than before the edits. */
 static void test_edits_take(void) {
-    const char *t = getenv("TMPDIR");
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/kedit_fw_XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
+    if (!test_make_dir(dir, sizeof dir, "fw")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -161,9 +159,7 @@ static void test_edits_take(void) {
         CHECK(eff >= pre + 0.2 && eff >= 5 * pre, "%s: efficacy %.3f after 40 edits, not far above %.3f before",
               methods[i], eff, pre);
     }
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+    test_remove_dir(dir);
 }
 
 int main(void) {

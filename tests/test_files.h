@@ -1,10 +1,12 @@
-/* Reading a whole text or JSON file in tests and benchmarks. */
+/* Files in tests and benchmarks: reading a whole text or JSON file, a fresh temporary folder and its
+ * removal. */
 #ifndef KEDIT_TEST_FILES_H
 #define KEDIT_TEST_FILES_H
 
 #include "file_read.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +19,20 @@ static inline cJSON *read_json(const char *path) {
     cJSON *j = s ? cJSON_Parse(s) : NULL;
     free(s);
     return j;
+}
+
+/* a fresh empty folder $TMPDIR/kedit_<name>_XXXXXX (/tmp without TMPDIR) in dir; false when it cannot be made */
+static inline bool test_make_dir(char *dir, size_t n, const char *name) {
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, n, "%s/kedit_%s_XXXXXX", t && *t ? t : "/tmp", name);
+    return mkdtemp(dir) != NULL;
+}
+
+/* removes a test's folder and everything in it */
+static inline void test_remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 #endif

@@ -518,16 +518,8 @@ static void test_transformers_loads_saved(void) {
     CHECK(system(cmd) == 0, "transformers' logits of a saved folder differ from kedit's (see above)");
 }
 
-static void remove_tree(const char *root) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
-}
-
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmp_root, sizeof tmp_root, "%s/kedit_save_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmp_root)) {
+    if (!test_make_dir(tmp_root, sizeof tmp_root, "save")) {
         perror("mkdtemp");
         return 1;
     }
@@ -539,6 +531,6 @@ int main(void) {
     RUN(test_tokenizer_files);
     RUN(test_replace_and_refuse);
     RUN(test_transformers_loads_saved);
-    remove_tree(tmp_root);
+    test_remove_dir(tmp_root);
     return TEST_SUMMARY();
 }

@@ -8,6 +8,7 @@
 #include "run/results_h5.h"
 #include "run/table.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -18,11 +19,7 @@
 static char dir[256];
 
 static const char *tmp_path(char *buf, size_t n, const char *name) {
-    if (!*dir) {
-        const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/kedit_results_XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(dir)) dir[0] = 0;
-    }
+    if (!*dir && !test_make_dir(dir, sizeof dir, "results")) dir[0] = 0;
     snprintf(buf, n, "%s/%s", dir, name);
     return buf;
 }
@@ -428,10 +425,6 @@ int main(void) {
     RUN(test_table);
     RUN(test_plot);
     RUN(test_progress);
-    if (*dir) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    }
+    if (*dir) test_remove_dir(dir);
     return TEST_SUMMARY();
 }

@@ -476,9 +476,7 @@ static void test_hundred_edits(void) {
 }
 
 int main(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/kedit_run_XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
+    if (!test_make_dir(dir, sizeof dir, "run")) {
         perror("mkdtemp");
         return 1;
     }
@@ -494,8 +492,6 @@ int main(void) {
     RUN(test_kill_and_resume);
     RUN(test_resume_redoes_after_state);
     RUN(test_hundred_edits);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+    test_remove_dir(dir);
     return TEST_SUMMARY();
 }

@@ -321,9 +321,7 @@ static void test_cmd_sweep(void) {
 }
 
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmp_root, sizeof tmp_root, "%s/kedit_sweep_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmp_root)) {
+    if (!test_make_dir(tmp_root, sizeof tmp_root, "sweep")) {
         perror("mkdtemp");
         return 1;
     }
@@ -334,8 +332,6 @@ int main(void) {
     RUN(test_bad_grids);
     RUN(test_bad_tasks);
     RUN(test_cmd_sweep);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
+    test_remove_dir(tmp_root);
     return TEST_SUMMARY();
 }

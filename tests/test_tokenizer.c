@@ -339,13 +339,6 @@ static void test_llama_decode_matches_hf_tokenizers(void) {
     check_decode_parity("llama2", "tokenizers/llama2/tokenizer.json");
 }
 
-/* a fresh empty folder under the system's temporary folder */
-static bool make_temp_dir(char *dir, size_t n) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, n, "%s/kedit_tok_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(dir) != NULL;
-}
-
 static void remove_temp_dir(const char *dir, const char *const *names, int n) {
     char path[4200];
     for (int i = 0; i < n; i++) {
@@ -372,7 +365,7 @@ static void test_vocab_merges_equals_tokenizer_json(void) {
         !test_data_path(merges, sizeof merges, "tokenizers/gpt2/merges.txt") || !reference_strings(&l))
         SKIP(NO_DATA);
     tokenizer *json = load_shared("tokenizers/gpt2/tokenizer.json");
-    CHECK(make_temp_dir(dir, sizeof dir), "cannot make a temporary folder");
+    CHECK(test_make_dir(dir, sizeof dir, "tok"), "cannot make a temporary folder");
     char *abs_vocab = realpath(vocab, NULL), *abs_merges = realpath(merges, NULL);
     snprintf(link_path, sizeof link_path, "%s/vocab.json", dir);
     CHECK(abs_vocab && symlink(abs_vocab, link_path) == 0, "symlink %s", link_path);
@@ -433,7 +426,7 @@ static void test_llama2c_tokenizer_bin(void) {
 static int run_cli(char **argv, int argc, const char *stdin_text, char *out, char *err, size_t cap) {
     char dir[4096], path[3][4200];
     static const char *const names[] = {"in.txt", "out.txt", "err.txt"};
-    if (!make_temp_dir(dir, sizeof dir)) return -1;
+    if (!test_make_dir(dir, sizeof dir, "tok")) return -1;
     for (int i = 0; i < 3; i++) snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
     write_file(dir, "in.txt", stdin_text, strlen(stdin_text));
     fflush(stdout);
@@ -501,7 +494,7 @@ static void test_tiny_spm_by_construction(void) {
         " \"b\": 7, \"\u2581a\": 8, \"ab\": 9, \"\u2581ab\": 10}, \"merges\": ";
     static const char *const merges[2] = {"[\"a b\", \"\u2581 a\", \"\u2581 ab\"]}}", "[\"\u2581 a\", \"a b\"]}}"};
     char dir[4096], path[4200], err[1024], json[2048];
-    CHECK(make_temp_dir(dir, sizeof dir), "cannot make a temporary folder");
+    CHECK(test_make_dir(dir, sizeof dir, "tok"), "cannot make a temporary folder");
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     for (int m = 0; m < 2; m++) {
         snprintf(json, sizeof json, "%s%s", head, merges[m]);
@@ -536,7 +529,7 @@ static void expect_load_error(const char *path, const char *needle1, const char 
 
 static void test_load_errors(void) {
     char dir[4096], path[4200];
-    CHECK(make_temp_dir(dir, sizeof dir), "cannot make a temporary folder");
+    CHECK(test_make_dir(dir, sizeof dir, "tok"), "cannot make a temporary folder");
     snprintf(path, sizeof path, "%s/missing.bin", dir);
     expect_load_error(path, "missing.bin", "cannot open");
 

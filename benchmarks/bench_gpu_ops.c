@@ -6,7 +6,6 @@
  * FP32/FP64 rates for sm_80/sm_90), and, as the reference run of the same command, its CPU twin's time
  * (one call) and the speed-up. With no GPU (or a build without CUDA) it says so and exits 0. */
 #include "backend.h"
-#include "bf16.h"
 #include "model.h"
 #include "transformer.h"
 
@@ -333,18 +332,13 @@ static float *rand_dev(const backend *be, size_t n, float scale, float offset) {
 
 /* a random (out, in) linear with its weights held as wt */
 static linear rand_linear(const backend *be, int out, int in, bool bias, kweight_type wt) {
-    linear l = {.out = out, .in = in, .b = bias ? rand_dev(be, (size_t)out, 0.02f, 0) : NULL};
-    size_t n = (size_t)out * in;
-    float *h = xmalloc(n * sizeof *h);
-    for (size_t i = 0; i < n; i++) h[i] = 0.02f * (float)(2 * urand() - 1);
-    if (wt == KT_BF16) {
-        uint16_t *hb = xmalloc(n * sizeof *hb);
-        for (size_t i = 0; i < n; i++) hb[i] = f32_to_bf16(h[i]);
-        l.w_bf16 = upload(be, hb, n * sizeof *hb);
-        free(hb);
-    } else
-        l.w = upload(be, h, n * sizeof *h);
-    free(h);
+    linear l = {.w = rand_dev(be, (size_t)out * in, 0.02f, 0), .b = bias ? rand_dev(be, (size_t)out, 0.02f, 0) : NULL,
+                .out = out, .in = in};
+    char err[256];
+    if (wt == KT_BF16 && linear_make_bf16(be, &l, err, sizeof err)) {
+        fprintf(stderr, "bench_gpu_ops: %s\n", err);
+        exit(1);
+    }
     return l;
 }
 

@@ -4,10 +4,10 @@
 #define KEDIT_BENCH_RANDOM_GPT2_H
 
 #include "backend.h"
-#include "bf16.h"
 #include "model.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -52,23 +52,15 @@ static void gpt2_small(const backend *be, model *m) {
 
 /* every block's linear weights rounded to bf16 in place: the model model_load_as(..., KT_BF16, ...) holds */
 static inline void linears_to_bf16(model *m) {
+    char err[256];
     for (int l = 0; l < m->cfg.n_layer; l++) {
         layer_weights *L = &m->layers[l];
         linear *lin[] = {&L->q, &L->k, &L->v, &L->o, &L->mlp_in, &L->mlp_up, &L->mlp_out};
-        for (int j = 0; j < 7; j++) {
-            if (!lin[j]->w) continue;
-            size_t n = (size_t)lin[j]->out * lin[j]->in;
-            float *h = malloc(n * sizeof *h);
-            uint16_t *hb = malloc(n * sizeof *hb);
-            m->be->to_host(h, lin[j]->w, n * sizeof *h);
-            for (size_t i = 0; i < n; i++) hb[i] = f32_to_bf16(h[i]);
-            lin[j]->w_bf16 = m->be->alloc(n * sizeof *hb);
-            m->be->to_device(lin[j]->w_bf16, hb, n * sizeof *hb);
-            m->be->free(lin[j]->w);
-            lin[j]->w = NULL;
-            free(h);
-            free(hb);
-        }
+        for (int j = 0; j < 7; j++)
+            if (linear_make_bf16(m->be, lin[j], err, sizeof err)) {
+                fprintf(stderr, "%s\n", err);
+                exit(1);
+            }
     }
     m->weights = KT_BF16;
 }

@@ -145,6 +145,23 @@ int linear_make_f32(const backend *be, linear *l, char *err, size_t errlen) {
     return 0;
 }
 
+int linear_make_bf16(const backend *be, linear *l, char *err, size_t errlen) {
+    if (!l->w) return 0;
+    size_t n = (size_t)l->out * l->in;
+    float *host = malloc(n * sizeof *host), *w = l->w;
+    if (!host) {
+        snprintf(err, errlen, "out of memory rounding a (%d, %d) weight to bf16", l->out, l->in);
+        return 1;
+    }
+    be->to_host(host, w, n * sizeof *host);
+    int rc = ckpt_upload_linear(be, l, host, KT_BF16, err, errlen);
+    free(host);
+    if (rc) return 1;
+    be->free(w);
+    l->w = NULL;
+    return 0;
+}
+
 char *ckpt_join_path(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);

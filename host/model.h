@@ -78,6 +78,8 @@ void linear_weight_to_host(const backend *be, const linear *l, float *dst);
 /* stores l's weights as float32 from now on (bf16 widened exactly; no-op when already float32): what an
  * editing method changes must be float32. Non-zero with a message when host memory runs out. */
 int linear_make_f32(const backend *be, linear *l, char *err, size_t errlen);
+/* the converse: l's float32 weights rounded to bf16 (no-op when already bf16), as model_load_as holds them */
+int linear_make_bf16(const backend *be, linear *l, char *err, size_t errlen);
 
 /* bytes of weights a config needs with its linear layers stored as `linears` (the loader refuses models
  * that cannot fit) */

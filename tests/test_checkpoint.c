@@ -844,8 +844,8 @@ static void test_fixture_models(void) {
 }
 
 /* With the linears held in bf16: each linear's weight is the rounding of the float32 load's (nothing
- * else changes), the checksum differs, linear_make_f32 widens exactly, the model saves its weights as
- * they are and nothing leaks. */
+ * else changes), the checksum differs, linear_make_f32 widens exactly, linear_make_bf16 rounds a float32
+ * weight as the load does, and nothing leaks. */
 static void check_bf16_load(const char *name) {
     char dir[128], err[512] = "";
     snprintf(dir, sizeof dir, "tests/fixtures/%s", name);
@@ -885,6 +885,10 @@ static void check_bf16_load(const char *name) {
     long off = 0;
     for (long i = 0; W->w && i < (long)W->out * W->in; i++) off += W->w[i] != bf16_to_f32(f32_to_bf16(f.layers[1].mlp_out.w[i]));
     CHECK(off == 0, "%s: %ld values of the widened W_out are not the bf16 values", name, off);
+    linear *Q = &f.layers[0].q; /* and back: a float32 weight rounded in place is the bf16 load's */
+    CHECK(linear_make_bf16(&counting, Q, err, sizeof err) == 0 && !Q->w && Q->w_bf16 &&
+              !memcmp(Q->w_bf16, h.layers[0].q.w_bf16, (size_t)Q->out * Q->in * sizeof *Q->w_bf16),
+          "%s: linear_make_bf16 differs from the bf16 load: %s", name, err);
     model_free(&f);
     model_free(&h);
     CHECK(live_allocs == 0, "%s: %ld device buffers left", name, live_allocs);

@@ -53,7 +53,8 @@ typedef struct model {
     layer_weights *layers;   /* n_layer entries */
     float *lnf_w, *lnf_b;    /* final norm (b NULL for RMSNorm) */
     linear head;             /* (vocab, d); head.w == wte when tied */
-    kweight_type weights;    /* storage of the linear layers' weights (embeddings, norms, biases: float32) */
+    kweight_type weights;    /* how the linear layers were loaded (an edited matrix is widened to float32 on top;
+                              * embeddings, norms, biases: float32) */
     char *source;            /* path it was loaded from */
     char checksum[17];       /* hex FNV-1a 64 of the checkpoint's weight bytes (continued over "bf16" when the
                               * linears are held in bf16), identifies the model and keys its caches */

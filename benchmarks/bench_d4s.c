@@ -2,10 +2,12 @@
  * triangular solves: O(d_ff³)) against the incremental path (a recursive-least-squares step and a rank-1
  * Cholesky update: O(d_ff²)), on the backend named by KEDIT_BENCH_BACKEND (default cpu), with d = d_ff/4
  * as in GPT-J/GPT-2 XL. Both paths start from the same 8 warm-up edits; the timed edit is the median of a
- * few. Prints seconds per update and the ratio exact/incremental, and checks the two Δ agree.
+ * few. Prints seconds per update and the ratio exact/incremental, and checks the two Δ agree: to 1e-6
+ * relative (Frobenius), spec §10.4's bound for the two paths; exit 1 when they do not.
  *   usage: bench_d4s [d_ff,d_ff,...]   (default 1024,4096,6400) */
 #include "backend.h"
 #include "methods/d4s.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -18,17 +20,7 @@
 
 static uint64_t rng = 42;
 
-static double gauss(void) { /* Box–Muller over splitmix64 uniforms */
-    double u[2];
-    for (int j = 0; j < 2; j++) {
-        uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        u[j] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    }
-    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
-}
+static double gauss(void) { return rng_gauss(&rng); }
 
 static double now_s(void) {
     struct timespec t;
@@ -84,6 +76,7 @@ int main(int argc, char **argv) {
     const backend *be = backend_by_name(name ? name : "cpu");
     if (!be) return 2;
     const char *sizes = argc > 1 ? argv[1] : "1024,4096,6400";
+    int failed = 0;
     printf("bench_d4s: one D4S update of one layer on the %s backend (median of timed edits after %d warm-up)\n",
            be->name, WARMUP_EDITS);
     printf("%7s %6s %5s %12s %16s %18s %14s\n", "d_ff", "d", "reps", "exact (s)", "incremental (s)",
@@ -113,11 +106,16 @@ int main(int argc, char **argv) {
         be->to_host(da, d4s_delta(a, 0), n * sizeof(double));
         be->to_host(db, d4s_delta(b, 0), n * sizeof(double));
         for (size_t i = 0; i < n; i++) num += (da[i] - db[i]) * (da[i] - db[i]), den += da[i] * da[i];
-        printf("%7ld %6d %5d %12.4f %16.5f %17.1fx %14.2e\n", f, d, reps, te, ti, te / ti, sqrt(num / den));
+        double rel = sqrt(num / den);
+        printf("%7ld %6d %5d %12.4f %16.5f %17.1fx %14.2e\n", f, d, reps, te, ti, te / ti, rel);
         fflush(stdout);
+        if (!(rel <= 1e-6)) { // also refuses NaN
+            fprintf(stderr, "bench_d4s: d_ff %ld: the exact and incremental Δ differ by %.3e (> 1e-6)\n", f, rel);
+            failed = 1;
+        }
         free(da), free(db);
         d4s_free(a), d4s_free(b);
         be->free(C);
     }
-    return 0;
+    return failed;
 }

@@ -7,6 +7,7 @@
  * (one call) and the speed-up. With no GPU (or a build without CUDA) it says so and exits 0. */
 #include "backend.h"
 #include "model.h"
+#include "rng.h"
 #include "transformer.h"
 
 #include <math.h>
@@ -56,10 +57,7 @@ typedef struct bufs {
 } bufs;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* uniform in [0, 1) */
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (double)(rng >> 11) * 0x1.0p-53;
-}
+static double urand(void) { return rng_uniform01(&rng); }
 
 static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes);

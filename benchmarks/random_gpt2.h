@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "model.h"
+#include "rng.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,10 +13,7 @@
 #include <time.h>
 
 static uint64_t rng = 88172645463325252ull;
-static float frand(void) { // uniform in [−1, 1)
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 4503599627370496.0)) - 1.0f;
-}
+static float frand(void) { return (float)(2 * rng_uniform01(&rng) - 1); } // uniform in [−1, 1)
 
 static float *rand_buf(const backend *be, size_t n, float scale, float offset) {
     float *h = malloc(n * sizeof(float)), *d = be->alloc(n * sizeof(float));

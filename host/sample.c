@@ -1,19 +1,10 @@
 #include "sample.h"
 
+#include "rng.h"
 #include "transformer.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, 1) with 53 random bits */
-static double uniform01(uint64_t *x) { return (double)(splitmix64(x) >> 11) * (1.0 / 9007199254740992.0); }
 
 sampler sampler_make(float temperature, int top_k, uint64_t seed) {
     return (sampler){temperature, top_k, seed};
@@ -44,7 +35,7 @@ int sample_next(sampler *s, const float *logits, int V) {
     qsort(c, (size_t)V, sizeof *c, by_logit_desc);
     double z = 0; // p_i ∝ exp((x_i − x_max)/T) over the k best
     for (int i = 0; i < k; i++) z += exp((c[i].logit - c[0].logit) / s->temperature);
-    double u = uniform01(&s->state) * z, acc = 0;
+    double u = rng_uniform01(&s->state) * z, acc = 0;
     int pick = c[k - 1].id;
     for (int i = 0; i < k; i++) {
         acc += exp((c[i].logit - c[0].logit) / s->temperature);

@@ -14,6 +14,7 @@
  *    (dgemm, dsyrk, dger) of ≤ 12 terms use 1e-13 (measured 1e-16).
  */
 #include "backend.h"
+#include "rng.h"
 #include "test.h"
 
 #include <omp.h>
@@ -29,13 +30,7 @@ static const backend *be;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* uniform in [−1, 1) (splitmix64) */
-static double urand(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
-}
+static double urand(void) { return 2 * rng_uniform01(&rng_state) - 1.0; }
 
 /* n random float32 values in [−a, a) and the same values widened to double (dd may be NULL) */
 static float *rand_f(long n, double a, double **dd) {

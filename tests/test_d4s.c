@@ -7,23 +7,14 @@
 #include "backend.h"
 #include "methods/d4s.h"
 #include "methods/memit.h"
+#include "rng.h"
 #include "test.h"
 
 #include <stdint.h>
 
 static uint64_t rng_state;
 
-static double gauss(void) { /* Box–Muller over splitmix64 uniforms */
-    double u[2];
-    for (int j = 0; j < 2; j++) {
-        uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        u[j] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    }
-    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
-}
+static double gauss(void) { return rng_gauss(&rng_state); }
 
 static void fill_gauss(double *x, size_t n, double scale) {
     for (size_t i = 0; i < n; i++) x[i] = scale * gauss();

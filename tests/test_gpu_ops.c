@@ -29,6 +29,7 @@
 #include "backend.h"
 #include "bf16.h"
 #include "model.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "test.h"
 #include "test_device.h"
@@ -53,17 +54,8 @@ static double tol_f32_product(double tol) { return tf32_on() ? 5e-3 : tol; }
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
-static double urand(void) { /* uniform in [0, 1): xorshift64* */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
-static double nrand(void) { /* standard normal (Box–Muller) */
-    double u = urand(), v = urand();
-    return sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
-}
+static double urand(void) { return rng_uniform01(&rng_state); }
+static double nrand(void) { return rng_gauss(&rng_state); }
 
 static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);

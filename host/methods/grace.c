@@ -4,6 +4,7 @@
 #include "editor.h"
 #include "hp_fields.h"
 #include "lower_blocks.h"
+#include "rng.h"
 #include "sample.h"
 
 #include <math.h>
@@ -55,13 +56,6 @@ int grace_hparams_parse(const cJSON *root, const char *path, grace_hparams *h, c
         r.failed = true;
     }
     return r.failed ? -1 : 0;
-}
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 grace_state *grace_create(const model *m, const grace_hparams *h, char *err, size_t errlen) {

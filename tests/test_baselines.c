@@ -418,7 +418,7 @@ static void grace_case(const char *name) {
     double *eps = ref_f64(&r, tname, &ne);
     CHECK(keys && values && eps && nk == (int64_t)n * dk && nv == (int64_t)n * dv && ne == n,
           "%s: codebook of %d keys, reference %ld", name, n, (long)ne);
-    if (keys && values && eps && ne == n) {
+    if (keys && values && eps && nk == (int64_t)n * dk && nv == (int64_t)n * dv && ne == n) { // lengths first
         double ek = rel_err(grace_keys(g), keys, nk), ev = rel_err(grace_values(g), values, nv), ee = 0;
         for (int i = 0; i < n; i++) ee = fmax(ee, fabs(grace_eps(g)[i] - eps[i]) / eps[i]);
         printf("    %s: %d keys; keys %.2e, values %.2e, ε %.2e relative error\n", name, n, ek, ev, ee);
@@ -439,10 +439,11 @@ static void grace_case(const char *name) {
         snprintf(tname, sizeof tname, "%s_eval_logits_%d", name, k);
         int64_t nl;
         float *lref = ref_f32(&r, tname, &nl);
-        if (lref) {
+        CHECK(lref && nl == (int64_t)len * m.cfg.vocab, "%s eval %d: reference logits of %ld values, want %ld", name, k,
+              (long)nl, (long)len * m.cfg.vocab);
+        if (lref && nl == (int64_t)len * m.cfg.vocab) {
             double er = max_abs_diff(logits, lref, nl);
-            CHECK(nl == (int64_t)len * m.cfg.vocab && er <= 1e-4, "%s eval %d: logits max-abs error %.3g > 1e-4", name,
-                  k, er);
+            CHECK(er <= 1e-4, "%s eval %d: logits max-abs error %.3g > 1e-4", name, k, er);
         }
         int *gen = malloc((size_t)ng * sizeof(int));
         CHECK(grace_generate(g, p, np, ng, gen, err, sizeof err) == 0, "%s", err);

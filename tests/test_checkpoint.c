@@ -898,8 +898,12 @@ static void test_bf16_load(void) {
     check_bf16_load("gpt2");
     check_bf16_load("gptj");
     check_bf16_load("llama");
+}
+
+static void test_bf16_load_llama2c(void) {
     char path[512], err[512] = "";
-    if (!test_data_path(path, sizeof path, "models/stories260K/stories260K.bin")) return; /* the HF cases above ran */
+    if (!test_data_path(path, sizeof path, "models/stories260K/stories260K.bin"))
+        SKIP("models/stories260K/stories260K.bin not in the shared data folder");
     model m;
     CHECK(model_load_as(path, &counting, KT_BF16, &m, err, sizeof err) == 0 && m.layers[4].mlp_out.w_bf16 &&
               !m.layers[4].mlp_out.w && m.head.w == m.wte,
@@ -932,6 +936,7 @@ int main(void) {
     RUN(test_dtype_conversion);
     RUN(test_fixture_models);
     RUN(test_bf16_load);
+    RUN(test_bf16_load_llama2c);
     test_remove_dir(tmp_root);
     return TEST_SUMMARY();
 }

@@ -121,8 +121,12 @@ static void test_factworld_against_pytorch(void) {
     char err[1024], dir[256];
     model m;
     tokenizer *tok = tokenizer_load(FW "/gpt2", err, sizeof err);
-    CHECK(tok && !model_load(FW "/gpt2", backend_cpu(), &m, err, sizeof err), "%s", err);
-    if (!tok) return;
+    int loaded = tok && !model_load(FW "/gpt2", backend_cpu(), &m, err, sizeof err);
+    CHECK(loaded, "%s", err);
+    if (!loaded) {
+        tokenizer_free(tok);
+        return;
+    }
     CHECK(test_make_dir(dir, sizeof dir, "cov_health"), "temporary folder");
     cJSON *layers = cJSON_GetObjectItem(ref, "layers");
     int n = cJSON_GetArraySize(layers), ids[16];

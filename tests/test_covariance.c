@@ -59,8 +59,12 @@ static void test_cache_resume_refusal(void) {
         SKIP("../shared/data (stories260K, wikitext-2) absent");
     model m;
     tokenizer *tok = tokenizer_load(tpath, err, sizeof err);
-    CHECK(tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err), "%s", err);
-    if (!tok) return;
+    int loaded = tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err);
+    CHECK(loaded, "%s", err);
+    if (!loaded) {
+        tokenizer_free(tok);
+        return;
+    }
     int layers[2] = {1, 3}, f = m.cfg.d_ff;
     volatile sig_atomic_t stop = 0;
     cov_opts o = {.corpus = cpath, .max_tokens = 3000, .max_len = 256, .batch_tokens = 512,

@@ -531,8 +531,12 @@ static void test_stories260k_end_to_end(void) {
     for (int k = 0; k < 3; k++) {
         model m;
         tokenizer *tok = tokenizer_load(tpath, err, sizeof err);
-        CHECK(tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err), "%s", err);
-        if (!tok) return;
+        int loaded = tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err);
+        CHECK(loaded, "%s", err);
+        if (!loaded) {
+            tokenizer_free(tok);
+            return;
+        }
         char hp_path[128], tmpl_path[128];
         snprintf(hp_path, sizeof hp_path, "configs/%s_stories260K.json", methods[k]);
         snprintf(tmpl_path, sizeof tmpl_path, "build/test_edit_templates_%s.json", methods[k]);

@@ -11,21 +11,30 @@ static const char *const published =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she "
     "saw a big, red ball.";
 
+/* 1: the shared data is absent; −1: it failed to load (a failed check); 0: m and *tok loaded */
 static int load_stories(model *m, tokenizer **tok) {
     char mp[512], tp[512], err[1024];
     if (!test_data_path(mp, sizeof mp, "models/stories260K/stories260K.bin") ||
         !test_data_path(tp, sizeof tp, "models/stories260K/tok512.bin"))
         return 1;
-    CHECK(model_load(mp, backend_cpu(), m, err, sizeof err) == 0, "%s", err);
+    int bad = model_load(mp, backend_cpu(), m, err, sizeof err) != 0;
+    CHECK(!bad, "%s", err);
+    if (bad) return -1;
     *tok = tokenizer_load(tp, err, sizeof err);
     CHECK(*tok != NULL, "%s", err);
+    if (!*tok) {
+        model_free(m);
+        return -1;
+    }
     return 0;
 }
 
 static void test_stories_greedy(void) {
     model m;
     tokenizer *tok = NULL;
-    if (load_stories(&m, &tok)) SKIP("../shared/data/models/stories260K absent");
+    int loaded = load_stories(&m, &tok);
+    if (loaded > 0) SKIP("../shared/data/models/stories260K absent");
+    if (loaded < 0) return;
     int steps = 60, ids[64] = {tokenizer_bos(tok)};
     sampler s = sampler_make(0.0f, 0, 0);
     int n = generate_tokens(&m, ids, 1, steps, &s, tokenizer_eos(tok));
@@ -41,7 +50,9 @@ static void test_stories_greedy(void) {
 static void test_stories_topk_seeded(void) {
     model m;
     tokenizer *tok = NULL;
-    if (load_stories(&m, &tok)) SKIP("../shared/data/models/stories260K absent");
+    int loaded = load_stories(&m, &tok);
+    if (loaded > 0) SKIP("../shared/data/models/stories260K absent");
+    if (loaded < 0) return;
     int a[40] = {tokenizer_bos(tok)}, b[40] = {tokenizer_bos(tok)}, c[40] = {tokenizer_bos(tok)};
     sampler sa = sampler_make(1.0f, 40, 7), sb = sampler_make(1.0f, 40, 7), sc = sampler_make(1.0f, 40, 8);
     int na = generate_tokens(&m, a, 1, 30, &sa, -1), nb = generate_tokens(&m, b, 1, 30, &sb, -1);

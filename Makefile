@@ -6,6 +6,18 @@
 CC      ?= gcc
 NVCC    ?= nvcc
 PKGS    := openblas lapacke libcjson hdf5 libpcre2-8
+
+# The packages are installed (or named) before anything below asks pkg-config for their flags: this runs
+# while the Makefile is read, so the first `make` on a machine without them links (a `deps` prerequisite
+# would run only after the flags had been read, empty). Sub-makes and `make clean` skip it.
+ifeq ($(MAKELEVEL),0)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell scripts/install-deps.sh >&2 && echo ok),ok)
+$(error kedit: build dependencies missing (see above))
+endif
+endif
+endif
+
 CFLAGS  ?= -O3 -march=x86-64-v2
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -35,10 +47,11 @@ BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
 KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
 
 .PHONY: all deps test test-gpu run bench clean gpu-build FORCE
-all: deps $(KEDIT)
+all: $(KEDIT)
 
+# the packages alone (installed, as every target's are, while the Makefile is read)
 deps:
-	@scripts/install-deps.sh
+	@:
 
 $(KEDIT): $(MAIN_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -70,7 +83,7 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ) $(wildcard benchmarks/*.h)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # The test suite: (when nvcc exists) a compile of the CUDA path, then every tests/test_* binary.
-test: deps $(KEDIT) $(TEST_BIN) gpu-build
+test: $(KEDIT) $(TEST_BIN) gpu-build
 	@tests/run_tests.sh $(TEST_BIN)
 
 GPU_TESTS := build/gpu/tests/test_gpu_ops build/gpu/tests/test_forward
@@ -82,14 +95,14 @@ gpu-build:
 
 # every op on both backends, then the reference tests of the forward and backward on the GPU; in full
 # float32 (KEDIT_TF32=1 build/gpu/tests/test_gpu_ops checks the TF32 path with its own tolerance)
-test-gpu: deps
+test-gpu:
 	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu $(GPU_TESTS)
 	@env -u KEDIT_TF32 KEDIT_TEST_DEVICE=cuda tests/run_tests.sh $(GPU_TESTS)
 
-bench: deps $(KEDIT) $(BENCH_BIN)
+bench: $(KEDIT) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-run: deps $(KEDIT)
+run: $(KEDIT)
 	@scripts/run-demo.sh
 
 clean:

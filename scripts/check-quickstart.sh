@@ -28,7 +28,7 @@ repo=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kedit_quickstart_XXXXXX")
 restore() {
     echo "check-quickstart: reinstalling $pkg"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || echo "check-quickstart: could not reinstall $pkg" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$pkg" >/dev/null || echo "check-quickstart: could not reinstall $pkg" >&2
     rm -rf "$tmp"
 }
 trap restore EXIT
@@ -37,7 +37,7 @@ trap 'exit 130' INT TERM
 git clone -q "$repo" "$tmp/kedit" || exit 1
 [ -d "$repo/../shared" ] && ln -s "$(cd "$repo/../shared" && pwd)" "$tmp/shared"
 echo "check-quickstart: removing $pkg"
-DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "$pkg" >/dev/null || exit 1
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 remove -y -qq "$pkg" >/dev/null || exit 1
 cd "$tmp/kedit"
 status=0
 for g in all "${goals[@]+"${goals[@]}"}"; do

@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-/* obj[name] as a string (owned copy); `field` names it in messages (dotted path for nested objects) */
+/* obj[name] as a non-empty string (owned copy); `field` names it in messages (dotted path for nested
+ * objects) */
 static char *get_str(const cJSON *obj, const char *name, const char *field, rec_ctx *c) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v) {
@@ -42,6 +44,10 @@ static char *get_str(const cJSON *obj, const char *name, const char *field, rec_
     }
     if (!cJSON_IsString(v)) {
         rec_fail(c, field, "expected a string");
+        return NULL;
+    }
+    if (!*v->valuestring) {
+        rec_fail(c, field, "empty");
         return NULL;
     }
     return dup_str(v->valuestring);
@@ -54,7 +60,7 @@ static const cJSON *get_object(const cJSON *obj, const char *name, const char *f
     return cJSON_IsObject(v) ? v : NULL;
 }
 
-/* obj[name] as a non-empty list of strings (owned copies); *n its length */
+/* obj[name] as a non-empty list of non-empty strings (owned copies); *n its length */
 static char **get_str_list(const cJSON *obj, const char *name, int *n, rec_ctx *c) {
     *n = 0;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -70,8 +76,8 @@ static char **get_str_list(const cJSON *obj, const char *name, int *n, rec_ctx *
     char **out = calloc((size_t)len, sizeof *out);
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
-        if (!cJSON_IsString(e)) {
-            rec_fail(c, name, "element %d is not a string", i);
+        if (!cJSON_IsString(e) || !*e->valuestring) {
+            rec_fail(c, name, "element %d is %s", i, cJSON_IsString(e) ? "empty" : "not a string");
             break;
         }
         out[i++] = dup_str(e->valuestring);
@@ -125,17 +131,22 @@ static void set_template(edit_record *r, const char *prompt_field, rec_ctx *c) {
         rec_fail(c, prompt_field, "the subject \"%s\" does not occur in the prompt \"%s\"", r->subject, r->prompt);
 }
 
+/* zsRE in the MEND schema, or EasyEdit's (WISE's: no answers, which only protocol memit needs) */
 static void read_zsre(const cJSON *o, eval_protocol p, edit_record *r, rec_ctx *c) {
     int n_answers = 0;
     r->case_id = c->index;
     r->subject = get_str(o, "subject", "subject", c);
     r->prompt = get_str(o, "src", "src", c);
     char *alt = get_str(o, "alt", "alt", c);
-    char **answers = get_str_list(o, "answers", &n_answers, c);
+    char **answers = NULL;
+    if (cJSON_GetObjectItemCaseSensitive(o, "answers")) answers = get_str_list(o, "answers", &n_answers, c);
+    else if (p == PROTOCOL_MEMIT)
+        rec_fail(c, "answers", "missing (protocol memit takes the target from answers[0]; protocol easyedit does not "
+                               "need it)");
     char *rephrase = get_str(o, "rephrase", "rephrase", c);
     char *loc = get_str(o, "loc", "loc", c), *loc_ans = get_str(o, "loc_ans", "loc_ans", c);
     if (!c->failed) {
-        r->target_true = dup_str(answers[0]);
+        r->target_true = answers ? dup_str(answers[0]) : NULL;
         r->target_new = dup_str(p == PROTOCOL_MEMIT ? answers[0] : alt); // editing-spec §10.1
         r->n_rephrase = 1;
         r->rephrase = one(rephrase);
@@ -154,10 +165,10 @@ static void read_zsre(const cJSON *o, eval_protocol p, edit_record *r, rec_ctx *
 
 static long get_case_id(const cJSON *o, rec_ctx *c) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "case_id");
+    bool whole = cJSON_IsNumber(v) && fabs(v->valuedouble) <= 9007199254740992.0 && v->valuedouble == floor(v->valuedouble);
     if (!v) rec_fail(c, "case_id", "missing");
-    else if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble)
-        rec_fail(c, "case_id", "expected a whole number");
-    return v && cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    else if (!whole) rec_fail(c, "case_id", "expected a whole number of magnitude at most 2^53");
+    return whole ? (long)v->valuedouble : -1;
 }
 
 static void read_counterfact(const cJSON *o, edit_record *r, rec_ctx *c) {
@@ -243,6 +254,30 @@ dataset_opts dataset_opts_default(void) {
     return (dataset_opts){.format = DS_AUTO, .protocol = PROTOCOL_EASYEDIT, .n_edits = -1};
 }
 
+/* the file's name of a part of a record (a list's element with its index) */
+static void field_name(dataset_format fmt, eval_protocol p, record_field f, int index, char *out, size_t n) {
+    static const char *const zsre[] = {"src", "alt", "answers[0]", "rephrase", "loc", "loc_ans"};
+    static const char *const flat[] = {"prompt", "target_new", "ground_truth", "rephrase_prompt", "locality_prompt",
+                                       "locality_ground_truth"};
+    static const char *const rome[] = {"requested_rewrite.prompt", "requested_rewrite.target_new.str",
+                                       "requested_rewrite.target_true.str", "paraphrase_prompts",
+                                       "neighborhood_prompts", "requested_rewrite.target_true.str"};
+    if (fmt == DS_ZSRE) snprintf(out, n, "%s", f == FIELD_TARGET_NEW && p == PROTOCOL_MEMIT ? "answers[0]" : zsre[f]);
+    else if (fmt == DS_COUNTERFACT) snprintf(out, n, "%s", flat[f]);
+    else if (f == FIELD_REPHRASE || f == FIELD_LOC_PROMPT) snprintf(out, n, "%s[%d]", rome[f], index);
+    else snprintf(out, n, "%s", rome[f]);
+}
+
+/* o->check on a record that read well */
+static void check_record(const edit_record *r, const dataset_opts *o, dataset_format fmt, rec_ctx *c) {
+    record_field f = FIELD_PROMPT;
+    int index = 0;
+    char msg[512] = "", name[96];
+    if (c->failed || !o->check || !o->check(r, o->check_ctx, &f, &index, msg, sizeof msg)) return;
+    field_name(fmt, o->protocol, f, index, name, sizeof name);
+    rec_fail(c, name, "%s", msg);
+}
+
 /* the valid records of the parsed file into all[0..*n_valid), in file order; returns −1 with err set on a
  * stopping error */
 static int read_records(const char *path, const cJSON *root, const dataset_opts *o, dataset_format fmt,
@@ -256,6 +291,7 @@ static int read_records(const char *path, const cJSON *root, const dataset_opts 
         else if (fmt == DS_ZSRE) read_zsre(rec, o->protocol, &r, &c);
         else if (fmt == DS_COUNTERFACT) read_counterfact(rec, &r, &c);
         else read_counterfact_rome(rec, &r, &c);
+        check_record(&r, o, fmt, &c);
         if (!c.failed) {
             all[(*n_valid)++] = r;
             continue;

@@ -25,7 +25,7 @@ static const char *unknown_field(const cJSON *root, edit_method m) {
         [METHOD_FT] = {"rewrite_module_tmp", "num_steps", "lr", "weight_decay", "norm_constraint",
                        "objective_optimization", "stop_loss"},
         [METHOD_GRACE] = {"inner_params", "edit_lr", "n_iter", "eps", "dist_fn", "val_init", "eps_expand",
-                          "replacement", "seed", "scoring"},
+                          "replacement", "val_train", "seed", "scoring"},
     };
     bool is_closed_form = m != METHOD_FT && m != METHOD_GRACE;
     for (const cJSON *e = root->child; e; e = e->next) {

@@ -69,7 +69,11 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         else h->method = (edit_method)k;
     }
     const char *unknown = problem ? NULL : unknown_field(root, h->method);
-    if (unknown) problem = "is not a field of this method's file (configs/README.md)", which = unknown;
+    char unknown_name[128]; // the root's strings are gone when the message is written
+    if (unknown) {
+        snprintf(unknown_name, sizeof unknown_name, "%s", unknown);
+        problem = "is not a field of this method's file (configs/README.md)", which = unknown_name;
+    }
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *l;
     if (!problem && (!cJSON_IsArray(layers) || !cJSON_GetArraySize(layers) ||
                      cJSON_GetArraySize(layers) > HP_MAX_LAYERS))

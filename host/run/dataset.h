@@ -47,9 +47,11 @@ typedef enum record_field {
     FIELD_PROMPT, FIELD_TARGET_NEW, FIELD_TARGET_TRUE, FIELD_REPHRASE, FIELD_LOC_PROMPT, FIELD_LOC_ANSWER
 } record_field;
 
-/* A further check of each record once its fields were read (the run's: every evaluated sequence encodes
- * and fits the model's context). Returns 0 when the record is good, else non-zero with the part at fault
- * in *field (*index into its list) and the problem in msg; such a record is invalid like any other. */
+/* A further check of each selected record (the run's: every evaluated sequence encodes and fits the
+ * model's context). Returns 0 when the record is good, else non-zero with the part at fault in *field
+ * (*index into its list) and the problem in msg: the load stops, or with skip_invalid the record is
+ * dropped from the selection (which then holds fewer than n_edits). Only selected records are checked, so
+ * that a file's selections stay what they are without the check. */
 typedef int (*record_check)(const edit_record *r, void *ctx, record_field *field, int *index, char *msg,
                             size_t msglen);
 
@@ -75,8 +77,8 @@ typedef struct edit_dataset {
 
 dataset_opts dataset_opts_default(void); /* auto format, easyedit, stop on invalid, no shuffle, all */
 
-/* Reads, validates and selects. An invalid record (missing, ill-typed or empty field, subject absent from
- * its prompt, refused by o->check) is reported as "FILE: record I: field F: problem": an error (returns non-zero, message in err)
+/* Reads, validates and selects. An invalid record (missing, ill-typed or empty field, except zsRE's alt,
+ * subject absent from its prompt; a selected one refused by o->check) is reported as "FILE: record I: field F: problem": an error (returns non-zero, message in err)
  * unless skip_invalid, which prints it as a warning on stderr and counts it. */
 int dataset_load(const char *path, const dataset_opts *o, edit_dataset *out, char *err, size_t errlen);
 void dataset_free(edit_dataset *d);

@@ -217,8 +217,13 @@ static int part_tokens(const tokenizer *t, const char *text, bool is_target) {
 /* one sequence (prompt part a ‖ target part b) against the context; non-zero with the field at fault */
 static int fits(const eval_fit *f, const char *a, record_field fa, const char *b, record_field fb, int index,
                 record_field *field, int *at, char *msg, size_t msglen) {
-    int na = part_tokens(f->tok, a, false), nb = part_tokens(f->tok, b, true);
     *at = index;
+    if (!*a || !*b) { // an empty target would be edited and scored as the lone leading space
+        *field = !*a ? fa : fb;
+        snprintf(msg, msglen, "empty");
+        return 1;
+    }
+    int na = part_tokens(f->tok, a, false), nb = part_tokens(f->tok, b, true);
     if (na < 1 || nb < 1) {
         *field = na < 1 ? fa : fb;
         snprintf(msg, msglen, "\"%s\" %s", na < 1 ? a : b, (na < 1 ? na : nb) < 0 ? "could not be tokenised"

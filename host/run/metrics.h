@@ -102,8 +102,8 @@ typedef struct eval_fit {
     int n_ctx;
 } eval_fit;
 
-/* A record_check (dataset.h), ctx an eval_fit: every part the evaluation scores encodes to at least one
- * token, and each sequence it scores (prompt ‖ target_new, prompt ‖ target_true, rephrase ‖ target_new,
+/* A record_check (dataset.h), ctx an eval_fit: every part the evaluation scores is non-empty, encodes to
+ * at least one token, and each sequence it scores (prompt ‖ target_new, prompt ‖ target_true, rephrase ‖ target_new,
  * locality prompt ‖ answer) fits the context; the field at fault is the longer part of a sequence that
  * does not. */
 int eval_record_fits(const edit_record *r, void *ctx, record_field *field, int *index, char *msg, size_t msglen);

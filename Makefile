@@ -46,7 +46,7 @@ BENCH_SRC := $(wildcard benchmarks/bench_*.c)
 BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
 KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
 
-.PHONY: all deps test test-gpu run bench clean gpu-build FORCE
+.PHONY: all deps test test-gpu run bench clean gpu-build fuzz FORCE
 all: $(KEDIT)
 
 # the packages alone (installed, as every target's are, while the Makefile is read)
@@ -82,11 +82,26 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ) $(wildcard benchmarks/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-# The test suite: (when nvcc exists) a compile of the CUDA path, then every tests/test_* binary.
-test: $(KEDIT) $(TEST_BIN) gpu-build
+# The test suite: (when nvcc exists) a compile of the CUDA path, (when clang exists) the fuzzers, then every
+# tests/test_* binary (tests/test_fuzz.c runs each fuzzer for a few seconds).
+test: $(KEDIT) $(TEST_BIN) gpu-build fuzz
 	@tests/run_tests.sh $(TEST_BIN)
 
 GPU_TESTS := build/gpu/tests/test_gpu_ops build/gpu/tests/test_forward
+
+# libFuzzer harnesses of the parsers (tests/fuzz/fuzz_*.c), built with clang where present: every library
+# object again, with AddressSanitizer and UBSan, in build/fuzz (README: a long run)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/tests/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz:
+	@if command -v clang >/dev/null 2>&1; then \
+	    CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -Wno-pass-failed' \
+	        $(MAKE) --no-print-directory CC=clang BUILD=build/fuzz $(FUZZ_BIN) || exit 1; \
+	else echo "fuzz: clang not found, fuzzers not built"; fi
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Ihost -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 gpu-build:
 	@if command -v $(NVCC) >/dev/null 2>&1; then \

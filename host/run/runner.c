@@ -91,7 +91,10 @@ static int load_ppl_text(run *r) {
     text[n] = 0;
     int *ids, k = tokenizer_encode(r->tok, text, true, &ids);
     free(text);
-    if (k < 2) FAIL(r, "%s: field perplexity.text: %s gives fewer than 2 tokens", r->c->source, r->c->ppl_text);
+    if (k < 2) {
+        free(ids);
+        FAIL(r, "%s: field perplexity.text: %s gives fewer than 2 tokens", r->c->source, r->c->ppl_text);
+    }
     r->n_ppl = k < r->c->ppl_tokens ? k : r->c->ppl_tokens;
     r->ppl_ids = ids;
     return 0;

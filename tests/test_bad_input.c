@@ -149,6 +149,13 @@ static void test_prompt_longer_than_context(void) {
     zsre_record(rec, sizeof rec, src, NULL, NULL, false);
     ds = write_dataset("ds_ctx.json", rec);
     REFUSED("ctx", write_config("ctx", ds, NULL, NULL), ds, "record 1", "field src", "128");
+    // one that the evaluation fits but the edit, with MEMIT's context templates before it, does not
+    strcpy(src, "Gobu Iestuleant");
+    for (int i = 0; i < 118; i++) strcat(src, " is");
+    zsre_record(rec, sizeof rec, src, NULL, NULL, false);
+    const char *near = write_dataset("ds_near.json", rec);
+    REFUSED("near", write_config("near", near, "configs/memit_factworld.json", NULL), near, "record 1", "field src",
+            "edit", "128");
     // on_invalid skip skips it: the run edits the other record
     const char *cfg = write_config("ctx_skip", ds, NULL, ", \"on_invalid\": \"skip\"");
     int rc = run_config(cfg, "--stop-after");

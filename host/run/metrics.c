@@ -206,53 +206,6 @@ static int tokenize_field(const tokenizer *t, const char *text, bool is_target, 
     return -1;
 }
 
-/* the token count of a part (a target with its leading space), −1 when it does not encode */
-static int part_tokens(const tokenizer *t, const char *text, bool is_target) {
-    id_seq s = {0};
-    int k = is_target ? eval_tokenize_target(t, text, &s) : tokenizer_encode(t, text, true, &s.ids);
-    free(s.ids);
-    return k;
-}
-
-/* one sequence (prompt part a ‖ target part b) against the context; non-zero with the field at fault */
-static int fits(const eval_fit *f, const char *a, record_field fa, const char *b, record_field fb, int index,
-                record_field *field, int *at, char *msg, size_t msglen) {
-    *at = index;
-    if (!*a || !*b) { // an empty target would be edited and scored as the lone leading space
-        *field = !*a ? fa : fb;
-        snprintf(msg, msglen, "empty");
-        return 1;
-    }
-    int na = part_tokens(f->tok, a, false), nb = part_tokens(f->tok, b, true);
-    if (na < 1 || nb < 1) {
-        *field = na < 1 ? fa : fb;
-        snprintf(msg, msglen, "\"%s\" %s", na < 1 ? a : b, (na < 1 ? na : nb) < 0 ? "could not be tokenised"
-                                                                              : "encodes to no tokens");
-        return 1;
-    }
-    if (na + nb <= f->n_ctx) return 0;
-    *field = na >= nb ? fa : fb;
-    snprintf(msg, msglen, "%d tokens (%d with the %s it is scored with), more than the model's context of %d",
-             na >= nb ? na : nb, na + nb, na >= nb ? "target" : "prompt", f->n_ctx);
-    return 1;
-}
-
-int eval_record_fits(const edit_record *r, void *ctx, record_field *field, int *index, char *msg, size_t msglen) {
-    const eval_fit *f = ctx;
-    if (fits(f, r->prompt, FIELD_PROMPT, r->target_new, FIELD_TARGET_NEW, 0, field, index, msg, msglen) ||
-        (r->target_true &&
-         fits(f, r->prompt, FIELD_PROMPT, r->target_true, FIELD_TARGET_TRUE, 0, field, index, msg, msglen)))
-        return 1;
-    for (int i = 0; i < r->n_rephrase; i++)
-        if (fits(f, r->rephrase[i], FIELD_REPHRASE, r->target_new, FIELD_TARGET_NEW, i, field, index, msg, msglen))
-            return 1;
-    for (int i = 0; i < r->n_loc; i++)
-        if (fits(f, r->loc_prompt[i], FIELD_LOC_PROMPT, r->loc_answer[i], FIELD_LOC_ANSWER, i, field, index, msg,
-                 msglen))
-            return 1;
-    return 0;
-}
-
 static void seqs_free(id_seq *s, int n) {
     for (int i = 0; s && i < n; i++) free(s[i].ids);
     free(s);

@@ -96,18 +96,6 @@ typedef struct eval_set {
  * the count (≥ 0) or −1. */
 int eval_tokenize_target(const tokenizer *t, const char *text, id_seq *out);
 
-/* what eval_record_fits checks a record against: the run's tokenizer and the model's context */
-typedef struct eval_fit {
-    const tokenizer *tok;
-    int n_ctx;
-} eval_fit;
-
-/* A record_check (dataset.h), ctx an eval_fit: every part the evaluation scores is non-empty, encodes to
- * at least one token, and each sequence it scores (prompt ‖ target_new, prompt ‖ target_true, rephrase ‖ target_new,
- * locality prompt ‖ answer) fits the context; the field at fault is the longer part of a sequence that
- * does not. */
-int eval_record_fits(const edit_record *r, void *ctx, record_field *field, int *index, char *msg, size_t msglen);
-
 /* Tokenises n requests (target_true only where the record has one). Returns non-zero with a message naming
  * the request (case id) and field in err (a prompt or target that encodes to nothing). */
 int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_record *r, int n, eval_protocol p, char *err,

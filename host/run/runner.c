@@ -4,6 +4,7 @@
 #include "model_save.h"
 #include "run/metrics.h"
 #include "run/progress.h"
+#include "run/record_fit.h"
 #include "run/results_h5.h"
 #include "version.h"
 
@@ -19,6 +20,7 @@ typedef struct run {
     model m;
     tokenizer *tok;
     edit_hparams hp;
+    ctx_templates templates;   /* the method's context templates (n 0: the bare prompt, FT and GRACE) */
     edit_dataset ds;
     eval_set es;
     results *res;
@@ -63,10 +65,15 @@ static int load_inputs(run *r) {
     if (hparams_load(c->hparams_path, &r->hp, r->err, sizeof r->err) ||
         hparams_check_model(&r->hp, c->hparams_path, r->m.cfg.n_layer, r->err, sizeof r->err))
         return -1;
-    // a record is valid only when every sequence that scores it fits the model's context
-    eval_fit fit = {r->tok, r->m.cfg.n_ctx};
+    // the editor (it widens the matrices it edits) and its context templates, which the dataset's check needs
+    if (!(r->ed = editor_create(&r->m, &r->hp, r->err, sizeof r->err))) return -1;
+    if (r->hp.templates[0] && templates_get(&r->m, r->tok, r->hp.templates, c->templates_path, &r->templates, r->err,
+                                            sizeof r->err))
+        return -1;
+    // a selected record is valid only when every sequence that edits or scores it fits the model's context
+    record_fit fit = {r->tok, r->m.cfg.n_ctx, r->templates.n ? &r->templates : NULL};
     dataset_opts ds = c->ds;
-    ds.check = eval_record_fits;
+    ds.check = record_fits;
     ds.check_ctx = &fit;
     if (dataset_load(c->dataset_path, &ds, &r->ds, r->err, sizeof r->err)) return -1;
     if (r->ds.n == 0) FAIL(r, "%s: no edit requests selected from %s", c->source, c->dataset_path);
@@ -178,19 +185,17 @@ static int evaluate_unedited(run *r) {
     return 0;
 }
 
-/* the editor with its statistics and templates: read or computed before the results file is created, so
- * that a bad layer, covariance cache, corpus or template file leaves nothing behind */
+/* the editor's statistics (and templates, load_inputs's): read or computed before the results file is
+ * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
-    r->ed = editor_create(&r->m, &r->hp, r->err, sizeof r->err);
-    if (!r->ed) return -1;
     cov_opts cov = {.corpus = r->c->stats_corpus, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
                     .progress = !r->o->quiet};
-    editor_resources res = {.tok = r->tok, .templates_path = r->c->templates_path, .cov = &cov};
+    editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
     return editor_prepare(r->ed, &res, r->err, sizeof r->err);
 }
 
 /* every input that the run reads before its first edit, read and checked before the results file exists
- * (load_inputs has checked the model, tokenizer, hyper-parameters and dataset) */
+ * (load_inputs has checked the model, tokenizer, hyper-parameters, templates and dataset) */
 static int validate_inputs(run *r) { return load_ppl_text(r) || prepare_editor(r); }
 
 static int record_templates(run *r) {
@@ -303,6 +308,7 @@ static int edit_one(run *r, long i, double t_start) {
 
 static void run_free(run *r) {
     editor_free(r->ed);
+    templates_free(&r->templates);
     results_close(r->res);
     eval_set_free(&r->es);
     dataset_free(&r->ds);

@@ -144,8 +144,8 @@ static void read_zsre(const cJSON *o, eval_protocol p, edit_record *r, rec_ctx *
     r->case_id = c->index;
     r->subject = get_str(o, "subject", "subject", c);
     r->prompt = get_str(o, "src", "src", c);
-    char *alt = get_any_str(o, "alt", "alt", c); // empty in two records of MEND's zsRE train file: o->check's
-                                                  // to refuse (where a run selects it)
+    // alt may be empty (two records of MEND's zsRE train file): a run's check refuses it where it is edited
+    char *alt = get_any_str(o, "alt", "alt", c);
     char **answers = NULL;
     if (cJSON_GetObjectItemCaseSensitive(o, "answers")) answers = get_str_list(o, "answers", &n_answers, c);
     else if (p == PROTOCOL_MEMIT)
@@ -173,7 +173,8 @@ static void read_zsre(const cJSON *o, eval_protocol p, edit_record *r, rec_ctx *
 
 static long get_case_id(const cJSON *o, rec_ctx *c) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "case_id");
-    bool whole = cJSON_IsNumber(v) && fabs(v->valuedouble) <= 9007199254740992.0 && v->valuedouble == floor(v->valuedouble);
+    bool whole = cJSON_IsNumber(v) && fabs(v->valuedouble) <= 9007199254740992.0 && // 2^53: exact, and castable
+                 v->valuedouble == floor(v->valuedouble);
     if (!v) rec_fail(c, "case_id", "missing");
     else if (!whole) rec_fail(c, "case_id", "expected a whole number of magnitude at most 2^53");
     return whole ? (long)v->valuedouble : -1;

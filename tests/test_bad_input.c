@@ -183,9 +183,11 @@ static void test_case_id_out_of_range(void) {
 
 /* ---- the method's hyper-parameters ---- */
 
-/* configs/memit_factworld.json with `field` spliced in first */
-static const char *hparams_with(const char *name, const char *field) {
-    char *s = read_text("configs/memit_factworld.json"), text[8192];
+/* configs/<method>_factworld.json with `field` spliced in first (cJSON reads the first of two equal keys) */
+static const char *hparams_with(const char *name, const char *method, const char *field) {
+    char from[128], text[8192];
+    snprintf(from, sizeof from, "configs/%s_factworld.json", method);
+    char *s = read_text(from);
     char *brace = s ? strchr(s, '{') : NULL;
     snprintf(text, sizeof text, "{%s,%s", field, brace ? brace + 1 : "");
     free(s);
@@ -197,14 +199,16 @@ static const char *hparams_with(const char *name, const char *field) {
 static void test_hparams(void) {
     const char *ds = write_dataset("ds_hp_ds.json", "{\"subject\": \"x\", \"src\": \"x?\", \"alt\": \"y\", \"answers\": "
                                                  "[\"z\"], \"rephrase\": \"x?\", \"loc\": \"w?\", \"loc_ans\": \"v\"}");
-    const char *hp = hparams_with("file_hp_unknown.json", "\"v_lr_decay\": 0.5");
+    const char *hp = hparams_with("file_hp_unknown.json", "memit", "\"v_lr_decay\": 0.5");
     REFUSED("hp_unknown", write_config("hp_unknown", ds, hp, NULL), hp, "v_lr_decay");
-    hp = hparams_with("file_hp_fact.json", "\"fact_token\": \"last\"");
+    hp = hparams_with("file_hp_fact.json", "memit", "\"fact_token\": \"last\"");
     REFUSED("hp_fact", write_config("hp_fact", ds, hp, NULL), hp, "fact_token");
-    hp = hparams_with("file_hp_layer.json", "\"layers\": [1, 99]");
+    hp = hparams_with("file_hp_layer.json", "memit", "\"layers\": [1, 99]");
     REFUSED("hp_layer", write_config("hp_layer", ds, hp, NULL), hp, "layers", "99");
-    hp = hparams_with("file_hp_loss.json", "\"v_loss_layer\": 3");
+    hp = hparams_with("file_hp_loss.json", "memit", "\"v_loss_layer\": 3");
     REFUSED("hp_loss", write_config("hp_loss", ds, hp, NULL), hp, "v_loss_layer");
+    hp = hparams_with("file_hp_steps.json", "ft", "\"num_steps\": 1e30");
+    REFUSED("hp_steps", write_config("hp_steps", ds, hp, NULL), hp, "num_steps");
 }
 
 /* every method file in configs/ still loads */
@@ -303,6 +307,27 @@ static void test_safetensors_headers(void) {
           "overlap: exit %d:\n%s", rc, out);
 }
 
+static void test_config_token_ids(void) {
+    const char *d = model_dir("bos_model");
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/config.json", d);
+    char *s = read_text(cfg), *at = s ? strstr(s, "\"bos_token_id\": 4095") : NULL;
+    CHECK(at, "the fact-world config.json has no \"bos_token_id\": 4095");
+    if (at) {
+        memcpy(at + strlen("\"bos_token_id\": "), "9999", 4); // beyond the 4096 tokens
+        write_text(cfg, s);
+        char st[700];
+        snprintf(st, sizeof st, "%s/model.safetensors", d);
+        size_t n;
+        char *bytes = file_read_all(FW "/gpt2/model.safetensors", &n);
+        if (bytes) write_file(st, bytes, n);
+        free(bytes);
+        int rc = generate(d, NULL);
+        CHECK(rc == 1 && strstr(out, cfg) && strstr(out, "bos_token_id"), "bos_token_id 9999: exit %d:\n%s", rc, out);
+    }
+    free(s);
+}
+
 static void test_nan_weights(void) {
     const char *d = model_dir("nan_model");
     char st[700];
@@ -383,6 +408,7 @@ int main(void) {
     RUN(test_truncated_covariance_cache);
     RUN(test_perplexity_text);
     RUN(test_safetensors_headers);
+    RUN(test_config_token_ids);
     RUN(test_nan_weights);
     RUN(test_tokenizer_ids);
     RUN(test_llama2c_tokenizer_cut);

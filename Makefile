@@ -6,6 +6,18 @@
 CC      ?= gcc
 NVCC    ?= nvcc
 PKGS    := openblas lapacke libcjson hdf5 libpcre2-8
+
+# The packages are installed (or named) before anything below asks pkg-config for their flags: this runs
+# while the Makefile is read, so the first `make` on a machine without them links (a `deps` prerequisite
+# would run only after the flags had been read, empty). Sub-makes and `make clean` skip it.
+ifeq ($(MAKELEVEL),0)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell scripts/install-deps.sh >&2 && echo ok),ok)
+$(error kedit: build dependencies missing (see above))
+endif
+endif
+endif
+
 CFLAGS  ?= -O3 -march=x86-64-v2
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -34,11 +46,12 @@ BENCH_SRC := $(wildcard benchmarks/bench_*.c)
 BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
 KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
 
-.PHONY: all deps test test-gpu run bench clean gpu-build FORCE
-all: deps $(KEDIT)
+.PHONY: all deps test test-gpu run bench clean gpu-build fuzz FORCE
+all: $(KEDIT)
 
+# the packages alone (installed, as every target's are, while the Makefile is read)
 deps:
-	@scripts/install-deps.sh
+	@:
 
 $(KEDIT): $(MAIN_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -69,11 +82,26 @@ $(BUILD)/benchmarks/%: benchmarks/%.c $(LIB_OBJ) $(wildcard benchmarks/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ihost -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-# The test suite: (when nvcc exists) a compile of the CUDA path, then every tests/test_* binary.
-test: deps $(KEDIT) $(TEST_BIN) gpu-build
+# The test suite: (when nvcc exists) a compile of the CUDA path, (when clang exists) the fuzzers, then every
+# tests/test_* binary (tests/test_fuzz.c runs each fuzzer for a few seconds).
+test: $(KEDIT) $(TEST_BIN) gpu-build fuzz
 	@tests/run_tests.sh $(TEST_BIN)
 
 GPU_TESTS := build/gpu/tests/test_gpu_ops build/gpu/tests/test_forward
+
+# libFuzzer harnesses of the parsers (tests/fuzz/fuzz_*.c), built with clang where present: every library
+# object again, with AddressSanitizer and UBSan, in build/fuzz (README: a long run)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/tests/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz:
+	@if command -v clang >/dev/null 2>&1; then \
+	    CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -Wno-pass-failed' \
+	        $(MAKE) --no-print-directory CC=clang BUILD=build/fuzz $(FUZZ_BIN) || exit 1; \
+	else echo "fuzz: clang not found, fuzzers not built"; fi
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_OBJ) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Ihost -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 gpu-build:
 	@if command -v $(NVCC) >/dev/null 2>&1; then \
@@ -82,14 +110,14 @@ gpu-build:
 
 # every op on both backends, then the reference tests of the forward and backward on the GPU; in full
 # float32 (KEDIT_TF32=1 build/gpu/tests/test_gpu_ops checks the TF32 path with its own tolerance)
-test-gpu: deps
+test-gpu:
 	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu $(GPU_TESTS)
 	@env -u KEDIT_TF32 KEDIT_TEST_DEVICE=cuda tests/run_tests.sh $(GPU_TESTS)
 
-bench: deps $(KEDIT) $(BENCH_BIN)
+bench: $(KEDIT) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-run: deps $(KEDIT)
+run: $(KEDIT)
 	@scripts/run-demo.sh
 
 clean:

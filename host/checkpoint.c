@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,17 @@ int ckpt_check_memory(const model_config *c, const backend *be, kweight_type lin
         return 1;
     }
     return 0;
+}
+
+int ckpt_check_finite(const float *x, size_t n, const char *path, const char *tensor, char *err, size_t errlen) {
+    size_t bad = n;
+#pragma omp parallel for reduction(min : bad) if (n >= (1 << 20))
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) && i < bad) bad = i;
+    if (bad == n) return 0;
+    snprintf(err, errlen, "%s: tensor %s: element %zu is %s (NaN or infinite weights are refused)", path, tensor, bad,
+             isnan(x[bad]) ? "NaN" : "infinite");
+    return 1;
 }
 
 float *ckpt_upload(const backend *be, const float *host, size_t n) {

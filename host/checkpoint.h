@@ -24,6 +24,10 @@ int ckpt_check_memory(const model_config *c, const backend *be, kweight_type lin
 
 /* a device copy of n host floats (be->alloc + be->to_device) */
 float *ckpt_upload(const backend *be, const float *host, size_t n);
+
+/* every one of the n weights of a tensor is finite; else non-zero with a message naming the file, the tensor
+ * and the first bad element (NaN or Inf weights make every output garbage) */
+int ckpt_check_finite(const float *x, size_t n, const char *path, const char *tensor, char *err, size_t errlen);
 /* l->w (float32) or l->w_bf16 (rounded to nearest even) ← the out·in host floats of a linear layer whose
  * out and in are set; non-zero with a message in err when host memory runs out */
 int ckpt_upload_linear(const backend *be, linear *l, const float *host, kweight_type wt, char *err, size_t errlen);

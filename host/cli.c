@@ -71,7 +71,7 @@ void cli_load_model(const char *model_path, const char *tokenizer_path, const ba
         exit(2);
     }
     *tok = tokenizer_load(tp, err, sizeof err);
-    if (!*tok) {
+    if (!*tok || tokenizer_check_vocab(*tok, tp, m->cfg.vocab, err, sizeof err)) {
         fprintf(stderr, "kedit: %s\n", err);
         exit(1);
     }

@@ -69,7 +69,7 @@ int cmd_run(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    run_config c;
+    run_config c = {0};
     char err[2048];
     int rc;
     if (config) rc = run_config_load(config, &c, err, sizeof err);
@@ -85,6 +85,7 @@ int cmd_run(int argc, char **argv) {
     }
     if (rc) {
         fprintf(stderr, "kedit run: %s\n", err);
+        run_config_free(&c); // what the configuration read before its refusal
         return 1;
     }
     rc = run_execute(&c, &o);

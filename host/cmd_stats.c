@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,28 +46,33 @@ static void usage(FILE *f) {
             "A run that finds its cache file loads it; an interrupted run (Ctrl-C saves a checkpoint) resumes.\n");
 }
 
-/* "3,4,5" or "3-8" or a mix; non-zero on malformed input */
+/* "3,4,5" or "3-8" or a mix; non-zero (nothing allocated) on malformed input */
 static int parse_layers(const char *s, int **out, int *n) {
     *n = 0;
     *out = NULL;
-    while (*s) {
+    bool ok = *s != 0;
+    while (ok && *s) {
         char *end;
         long a = strtol(s, &end, 10), b = a;
-        if (end == s || a < 0 || a > 100000) return -1;
-        if (*end == '-') {
+        ok = end != s && a >= 0 && a <= 100000;
+        if (ok && *end == '-') {
             s = end + 1;
             b = strtol(s, &end, 10);
-            if (end == s || b < a || b > 100000) return -1;
+            ok = end != s && b >= a && b <= 100000;
         }
+        if (!ok) break;
         for (long l = a; l <= b; l++) {
             *out = realloc(*out, (size_t)(*n + 1) * sizeof **out);
             (*out)[(*n)++] = (int)l;
         }
         if (*end == ',') end++;
-        else if (*end) return -1;
+        else if (*end) ok = false;
         s = end;
     }
-    return *n ? 0 : -1;
+    if (ok) return 0;
+    free(*out);
+    *out = NULL;
+    return -1;
 }
 
 /* the --report table: one line per layer, then a verdict; *unhealthy counts the layers over 1% */

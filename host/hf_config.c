@@ -66,8 +66,9 @@ static int get_bool(const cfg_json *j, const char *key, bool dflt, bool *out) {
     return 0;
 }
 
-/* a token id: a non-negative integer, the first of a list of them, dflt when absent, −1 when null */
-static int get_token(const cfg_json *j, const char *key, int dflt, int *out) {
+/* a token id below vocab: a non-negative integer, the first of a list of them, dflt when absent, −1 when
+ * null */
+static int get_token(const cfg_json *j, const char *key, int dflt, int vocab, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->root, key);
     if (!v || cJSON_IsNull(v)) {
         *out = v ? -1 : dflt;
@@ -75,8 +76,9 @@ static int get_token(const cfg_json *j, const char *key, int dflt, int *out) {
     }
     if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
     double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    if (x < 0 || x > INT_MAX || x != floor(x)) {
-        snprintf(j->err, j->errlen, "%s: field %s must be a token id (or a list of them)", j->path, key);
+    if (x < 0 || x >= vocab || x != floor(x)) {
+        snprintf(j->err, j->errlen, "%s: field %s must be a token id below vocab_size %d (or a list of them)", j->path,
+                 key, vocab);
         return 1;
     }
     *out = (int)x;
@@ -118,7 +120,8 @@ static int read_gpt_common(const cfg_json *j, model_config *c) {
     return get_int(j, "n_inner", c->d > INT_MAX / 4 ? REQUIRED : 4 * c->d, &c->d_ff) ||
            get_float(j, "layer_norm_epsilon", 1e-5, &c->norm_eps) ||
            check_string(j, "activation_function", "gelu_new", "gelu_pytorch_tanh") ||
-           get_token(j, "bos_token_id", 50256, &c->bos_id) || get_token(j, "eos_token_id", 50256, &c->eos_id);
+           get_token(j, "bos_token_id", 50256, c->vocab, &c->bos_id) ||
+           get_token(j, "eos_token_id", 50256, c->vocab, &c->eos_id);
 }
 
 static int read_gpt2(const cfg_json *j, model_config *c) {
@@ -152,8 +155,8 @@ static int read_llama(const cfg_json *j, model_config *c) {
         get_int(j, "head_dim", c->d % c->n_head ? REQUIRED : c->d / c->n_head, &c->head_dim) ||
         get_int(j, "max_position_embeddings", 2048, &c->n_ctx) ||
         get_float(j, "rms_norm_eps", 1e-6, &c->norm_eps) || get_float(j, "rope_theta", 10000, &c->rope_theta) ||
-        get_bool(j, "tie_word_embeddings", false, &c->tied_head) || get_token(j, "bos_token_id", 1, &c->bos_id) ||
-        get_token(j, "eos_token_id", 2, &c->eos_id) || check_string(j, "hidden_act", "silu", "silu") ||
+        get_bool(j, "tie_word_embeddings", false, &c->tied_head) || get_token(j, "bos_token_id", 1, c->vocab, &c->bos_id) ||
+        get_token(j, "eos_token_id", 2, c->vocab, &c->eos_id) || check_string(j, "hidden_act", "silu", "silu") ||
         check_absent(j, "rope_scaling") || check_absent(j, "attention_bias") || check_absent(j, "mlp_bias"))
         return 1;
     if (c->n_head % c->n_kv_head || c->head_dim % 2) {

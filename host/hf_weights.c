@@ -69,7 +69,10 @@ static float *scratch(loader *x, float **buf, size_t *cap, size_t n) {
 /* t converted to float32 in x->buf */
 static float *convert(loader *x, const st_tensor *t) {
     float *dst = scratch(x, &x->buf, &x->cap, (size_t)t->numel);
-    return dst && st_read_f32(t, dst, x->err, x->errlen) == 0 ? dst : NULL;
+    return dst && st_read_f32(t, dst, x->err, x->errlen) == 0 &&
+                   ckpt_check_finite(dst, (size_t)t->numel, t->file, t->name, x->err, x->errlen) == 0
+               ? dst
+               : NULL;
 }
 
 /* a tensor stored as it is used, (d0) or (d0, d1), onto the device */

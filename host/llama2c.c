@@ -38,7 +38,7 @@ static const float *take(cursor *c, double n, const char *name) {
     }
     const float *p = (const float *)(const void *)c->at;
     c->at += 4 * (size_t)n;
-    return p;
+    return ckpt_check_finite(p, (size_t)n, c->path, name, c->err, c->errlen) ? NULL : p;
 }
 
 /* the header's configuration, validated */

@@ -168,6 +168,29 @@ static int parse_entry(st_set *s, int *cap, const st_file *f, const cJSON *e, co
     return 0;
 }
 
+static int by_data(const void *a, const void *b) {
+    const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* the n tensors of one file occupy disjoint bytes (empty ones aside): two names for the same bytes would
+ * make an edit of one change the other */
+static int check_overlap(const st_tensor *t, int n, const char *path, char *err, size_t errlen) {
+    const st_tensor **by = malloc(((size_t)n + 1) * sizeof *by);
+    int k = 0, rc = 0;
+    for (int i = 0; i < n; i++)
+        if (t[i].nbytes) by[k++] = &t[i];
+    if (k > 1) qsort(by, (size_t)k, sizeof *by, by_data);
+    for (int i = 1; i < k && !rc; i++)
+        if ((const unsigned char *)by[i - 1]->data + by[i - 1]->nbytes > (const unsigned char *)by[i]->data) {
+            snprintf(err, errlen, "%s: tensors %s and %s overlap in the data section", path, by[i - 1]->name,
+                     by[i]->name);
+            rc = 1;
+        }
+    free(by);
+    return rc;
+}
+
 /* maps the file at path (taking ownership of the string) and records every tensor of its header */
 static int open_file(st_set *s, int *cap, char *path, char *err, size_t errlen) {
     st_file *f;
@@ -195,12 +218,13 @@ static int open_file(st_set *s, int *cap, char *path, char *err, size_t errlen) 
     size_t data_len = f->size - 8 - (size_t)hlen;
     const cJSON *e;
     int rc = 0;
+    int first = s->n_tensors;
     cJSON_ArrayForEach(e, root) {
         if (!strcmp(e->string, "__metadata__")) continue;
         if ((rc = parse_entry(s, cap, f, e, data, data_len, err, errlen))) break;
     }
     cJSON_Delete(root);
-    return rc;
+    return rc || check_overlap(s->tensors + first, s->n_tensors - first, f->path, err, errlen);
 }
 
 static int by_name(const void *a, const void *b) {
@@ -208,7 +232,7 @@ static int by_name(const void *a, const void *b) {
 }
 
 static int sort_tensors(st_set *s, char *err, size_t errlen) {
-    qsort(s->tensors, (size_t)s->n_tensors, sizeof *s->tensors, by_name);
+    if (s->n_tensors > 1) qsort(s->tensors, (size_t)s->n_tensors, sizeof *s->tensors, by_name);
     for (int i = 1; i < s->n_tensors; i++)
         if (!strcmp(s->tensors[i - 1].name, s->tensors[i].name)) {
             snprintf(err, errlen, "tensor %s appears twice: in %s and in %s", s->tensors[i].name,

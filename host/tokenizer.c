@@ -137,13 +137,21 @@ static bool json_type_is(const cJSON *obj, const char *type) {
     return s && !strcmp(s, type);
 }
 
-/* a non-negative integer id held by a JSON number */
-static bool json_id(const cJSON *v, int *id) {
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2147483647.0 ||
+/* an integer id in [0, limit) held by a JSON number */
+static bool json_id(const cJSON *v, int limit, int *id) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < limit) ||
         v->valuedouble != (double)(int)v->valuedouble)
         return false;
     *id = (int)v->valuedouble;
     return true;
+}
+
+/* the bound of the ids a tokenizer.json may use: one id per entry of model.vocab and added_tokens (so an
+ * id of 10⁹ cannot make the vocabulary 10⁹ long) */
+static int id_limit(const cJSON *root) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(model, "vocab")) +
+           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"));
 }
 
 static cJSON *parse_json_file(const char *path, char *err, size_t errlen) {
@@ -194,16 +202,19 @@ static bool detect_flavour(tokenizer *t, const cJSON *root, const char *path, ch
     return false;
 }
 
-static bool read_model_vocab(tokenizer *t, const cJSON *model, const char *path, char *err, size_t errlen) {
+static bool read_model_vocab(tokenizer *t, const cJSON *root, const cJSON *model, const char *path, char *err,
+                             size_t errlen) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(vocab)) {
         tok_error(err, errlen, "%s: model.vocab is missing or not an object", path);
         return false;
     }
+    int limit = id_limit(root);
     for (const cJSON *e = vocab->child; e; e = e->next) {
         int id;
-        if (!json_id(e, &id)) {
-            tok_error(err, errlen, "%s: model.vocab entry \"%s\" has no valid id", path, e->string);
+        if (!json_id(e, limit, &id)) {
+            tok_error(err, errlen, "%s: model.vocab entry \"%s\" has no valid id (an integer from 0 to %d, the "
+                      "vocabulary's size with the added tokens, less 1)", path, e->string, limit - 1);
             return false;
         }
         if (!tok_vocab_set(&t->vocab, id, e->string, strlen(e->string))) {
@@ -282,8 +293,9 @@ static bool read_added_tokens(tokenizer *t, const cJSON *root, const char *path,
     for (const cJSON *e = added ? added->child : NULL; e; e = e->next, i++) {
         const char *content = json_string(e, "content");
         int id;
-        if (!content || !*content || !json_id(cJSON_GetObjectItemCaseSensitive(e, "id"), &id)) {
-            tok_error(err, errlen, "%s: added_tokens[%d] needs a non-empty \"content\" and an integer \"id\"", path, i);
+        if (!content || !*content || !json_id(cJSON_GetObjectItemCaseSensitive(e, "id"), id_limit(root), &id)) {
+            tok_error(err, errlen, "%s: added_tokens[%d] needs a non-empty \"content\" and an integer \"id\" below %d "
+                      "(the vocabulary's size with the added tokens)", path, i, id_limit(root));
             return false;
         }
         if (!tok_add_token(t, content, strlen(content), id, json_true(e, "special"))) {
@@ -325,9 +337,10 @@ static bool read_template(tokenizer *t, const cJSON *proc, const char *path, cha
         }
         for (const cJSON *v = ids->child; v; v = v->next) {
             int id;
-            if (!json_id(v, &id) || !(after ? append_ids(&t->suffix, &t->n_suffix, &id, 1)
+            if (!json_id(v, t->vocab.n, &id) || !(after ? append_ids(&t->suffix, &t->n_suffix, &id, 1)
                                             : append_ids(&t->prefix, &t->n_prefix, &id, 1))) {
-                tok_error(err, errlen, "%s: post_processor.special_tokens[\"%s\"].ids must be integer ids", path, name);
+                tok_error(err, errlen, "%s: post_processor.special_tokens[\"%s\"].ids must be ids of the vocabulary "
+                          "(0 to %d)", path, name, t->vocab.n - 1);
                 return false;
             }
         }
@@ -373,7 +386,7 @@ static tokenizer *load_tokenizer_json(const char *path, char *err, size_t errlen
         tok_error(err, errlen, "%s: model.type \"%s\" is not supported (only BPE)", path, type);
         ok = false;
     }
-    ok = ok && detect_flavour(t, root, path, err, errlen) && read_model_vocab(t, model, path, err, errlen) &&
+    ok = ok && detect_flavour(t, root, path, err, errlen) && read_model_vocab(t, root, model, path, err, errlen) &&
          read_added_tokens(t, root, path, err, errlen);
     if (ok && !tok_finish(t)) {
         tok_error(err, errlen, "%s: out of memory", path);
@@ -526,6 +539,15 @@ char *tokenizer_decode(const tokenizer *t, const int *ids, int n, bool skip_spec
 }
 
 int tokenizer_vocab_size(const tokenizer *t) { return t ? t->vocab.n : 0; }
+
+int tokenizer_check_vocab(const tokenizer *t, const char *path, int model_vocab, char *err, size_t errlen) {
+    bool exact = t->flavour == TOK_LLAMA2C; // a tokenizer.bin has no size of its own: the model's is its size
+    if (exact ? t->vocab.n == model_vocab : t->vocab.n <= model_vocab) return 0;
+    tok_error(err, errlen, "%s: the tokenizer has %d tokens but the model's vocabulary %d%s", path, t->vocab.n,
+              model_vocab, exact ? " (a llama2.c tokenizer.bin holds exactly the model's tokens: is it cut short or "
+                                   "another model's?)" : "");
+    return -1;
+}
 int tokenizer_bos(const tokenizer *t) { return t ? t->bos : -1; }
 int tokenizer_eos(const tokenizer *t) { return t ? t->eos : -1; }
 

@@ -22,6 +22,10 @@ int tokenizer_encode(const tokenizer *t, const char *text, bool add_special, int
 char *tokenizer_decode(const tokenizer *t, const int *ids, int n, bool skip_special);
 
 int tokenizer_vocab_size(const tokenizer *t);
+/* the tokenizer (read from path) against a model's vocabulary size: no more tokens than the model has, and
+ * a llama2.c tokenizer.bin exactly as many (cut short at a token boundary it reads as a smaller one).
+ * Non-zero with a message naming the file in err. */
+int tokenizer_check_vocab(const tokenizer *t, const char *path, int model_vocab, char *err, size_t errlen);
 int tokenizer_bos(const tokenizer *t); /* −1 if none */
 int tokenizer_eos(const tokenizer *t); /* −1 if none */
 bool tokenizer_adds_bos(const tokenizer *t);

@@ -155,9 +155,12 @@ static bool load_vocab_json(tokenizer *t, const char *path, char *err, size_t er
         tok_error(err, errlen, "%s: expected an object of token → id", path);
         ok = false;
     }
+    int limit = ok ? cJSON_GetArraySize(root) : 0; // one id per entry
     for (const cJSON *e = ok ? root->child : NULL; e && ok; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble != (double)(int)e->valuedouble) {
-            tok_error(err, errlen, "%s: entry \"%s\" has no valid id", path, e->string);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < limit) ||
+            e->valuedouble != (double)(int)e->valuedouble) {
+            tok_error(err, errlen, "%s: entry \"%s\" has no valid id (an integer from 0 to %d, the number of entries "
+                      "less 1)", path, e->string, limit - 1);
             ok = false;
         } else if (!tok_vocab_set(&t->vocab, (int)e->valuedouble, e->string, strlen(e->string))) {
             tok_error(err, errlen, "%s: out of memory", path);

@@ -3,6 +3,7 @@
 #include "tokenizer_impl.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ static uint64_t hash_u64(uint64_t x) { /* splitmix64 finaliser */
 }
 
 bool tok_vocab_set(tok_vocab *v, int id, const char *s, size_t len) {
-    if (id < 0) return false;
+    if (id < 0 || id == INT_MAX) return false; // the loaders bound ids by their vocabulary's size
     if (id >= v->n) {
         char **piece = realloc(v->piece, (size_t)(id + 1) * sizeof *piece);
         if (!piece) return false;

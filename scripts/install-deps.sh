@@ -15,7 +15,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "kedit: installing missing packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || {
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null || {
         echo "kedit: apt-get failed; install these and retry: ${need[*]}" >&2; exit 1; }
 else
     echo "kedit: missing build dependencies. Install them with:" >&2

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef KEDIT /* another build's binary: -DKEDIT='"build/asan/kedit"' */
 #define KEDIT "bin/kedit"
+#endif
 
 /* Runs kedit with argv (NULL-terminated, without the program); its output (stdout and stderr) goes to
  * out. With kill_at > 0 the run is sent SIGKILL once it reports edit kill_at done (progress lines after

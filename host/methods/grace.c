@@ -35,7 +35,8 @@ struct grace_state {
 
 int grace_hparams_parse(const cJSON *root, const char *path, grace_hparams *h, char *err, size_t errlen) {
     static const char *const euc[] = {"euc"}, *const cold[] = {"cold"}, *const coverage[] = {"coverage"},
-                             *const last[] = {"replace_last"}, *const scoring[] = {"teacher_forced", "generation"};
+                             *const last[] = {"replace_last"}, *const scoring[] = {"teacher_forced", "generation"},
+                             *const sgd[] = {"sgd"};
     hp_reader r = {root, path, err, errlen, false};
     memset(h, 0, sizeof *h);
     h->layer = hp_first_layer(&r);
@@ -48,6 +49,7 @@ int grace_hparams_parse(const cJSON *root, const char *path, grace_hparams *h, c
     hp_choice(&r, "val_init", cold, 1, "cold");
     hp_choice(&r, "eps_expand", coverage, 1, "coverage");
     hp_choice(&r, "replacement", last, 1, "replace_last");
+    hp_choice(&r, "val_train", sgd, 1, "sgd");
     h->seed = (uint64_t)hp_number(&r, "seed", 0, false, true, 0);
     h->score_by_generation = hp_choice(&r, "scoring", scoring, 2, "teacher_forced") == 1;
     if (!r.failed && bracket >= 0 && bracket != h->layer) {

@@ -1,5 +1,6 @@
 #include "hp_fields.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ double hp_number(hp_reader *r, const char *field, double lo, bool open, bool opt
 
 int hp_int(hp_reader *r, const char *field, int lo, int hi) {
     const cJSON *v = get(r, field);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valueint < lo || v->valueint > hi) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble)) {
         char what[96];
         snprintf(what, sizeof what, v ? "is not an integer in [%d, %d]" : "is missing", lo, hi);
         problem(r, field, what);

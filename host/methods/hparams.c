@@ -11,6 +11,33 @@ static const char *const METHOD_NAMES[METHOD_COUNT] = {"ROME", "MEMIT", "D4S", "
 
 const char *method_name(edit_method m) { return (unsigned)m < METHOD_COUNT ? METHOD_NAMES[m] : "?"; }
 
+/* the fields of a method's file: those it reads and the labels every file carries (kedit refuses any
+ * other, as run configurations do: a misspelt field would otherwise leave its default in force) */
+static const char *unknown_field(const cJSON *root, edit_method m) {
+    static const char *const common[] = {"method", "model", "notes", "source", "layers", NULL};
+    static const char *const closed_form[] = {"v_num_grad_steps", "v_lr", "v_weight_decay", "kl_factor",
+                                              "clamp_norm_factor", "mom2_n_tokens", "fact_token", "v_loss_layer", NULL};
+    static const char *const own[METHOD_COUNT][12] = {
+        [METHOD_ROME] = {"mom2_adjustment"},
+        [METHOD_MEMIT] = {"mom2_update_weight"},
+        [METHOD_D4S] = {"mom2_update_weight", "solve", "refactor_every", "keep_S"},
+        [METHOD_PMET] = {"mom2_update_weight", "nll_loss_factor"},
+        [METHOD_FT] = {"rewrite_module_tmp", "num_steps", "lr", "weight_decay", "norm_constraint",
+                       "objective_optimization", "stop_loss"},
+        [METHOD_GRACE] = {"inner_params", "edit_lr", "n_iter", "eps", "dist_fn", "val_init", "eps_expand",
+                          "replacement", "val_train", "seed", "scoring"},
+    };
+    bool is_closed_form = m != METHOD_FT && m != METHOD_GRACE;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        bool known = false;
+        for (int i = 0; common[i] && !known; i++) known = !strcmp(e->string, common[i]);
+        for (int i = 0; is_closed_form && closed_form[i] && !known; i++) known = !strcmp(e->string, closed_form[i]);
+        for (int i = 0; own[m][i] && !known; i++) known = !strcmp(e->string, own[m][i]);
+        if (!known) return e->string;
+    }
+    return NULL;
+}
+
 /* a required positive number */
 static int num(const cJSON *root, const char *field, double *out, const char **problem, const char **which) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
@@ -41,12 +68,19 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         if (k < 0) problem = "is not \"ROME\", \"MEMIT\", \"D4S\", \"FT\", \"PMET\" or \"GRACE\"", which = "method";
         else h->method = (edit_method)k;
     }
+    const char *unknown = problem ? NULL : unknown_field(root, h->method);
+    char unknown_name[128]; // the root's strings are gone when the message is written
+    if (unknown) {
+        snprintf(unknown_name, sizeof unknown_name, "%s", unknown);
+        problem = "is not a field of this method's file (configs/README.md)", which = unknown_name;
+    }
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *l;
     if (!problem && (!cJSON_IsArray(layers) || !cJSON_GetArraySize(layers) ||
                      cJSON_GetArraySize(layers) > HP_MAX_LAYERS))
         problem = "is not a non-empty array of layer indices", which = "layers";
     cJSON_ArrayForEach(l, (problem ? NULL : layers)) {
-        if (!cJSON_IsNumber(l) || l->valueint < 0 || (h->n_layers && l->valueint <= h->layers[h->n_layers - 1])) {
+        if (!cJSON_IsNumber(l) || l->valuedouble != (double)l->valueint || l->valueint < 0 ||
+            (h->n_layers && l->valueint <= h->layers[h->n_layers - 1])) {
             problem = "must hold ascending non-negative layer indices", which = "layers";
             break;
         }
@@ -82,6 +116,19 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
             problem = "is not a non-negative token count", which = "mom2_n_tokens";
         else h->mom2_n_tokens = (int64_t)ntok->valuedouble;
     }
+    // the keys are taken at the subject's last token and the target loss after the last layer: the only
+    // choices kedit implements, so a file asking for another is refused (v_loss_layer against the model
+    // in hparams_check_model)
+    const cJSON *fact = cJSON_GetObjectItemCaseSensitive(root, "fact_token");
+    if (!problem && fact && (!cJSON_IsString(fact) || strcmp(fact->valuestring, "subject_last")))
+        problem = "must be \"subject_last\" (the only key position kedit implements)", which = "fact_token";
+    const cJSON *loss_layer = cJSON_GetObjectItemCaseSensitive(root, "v_loss_layer");
+    h->v_loss_layer = -1;
+    if (!problem && loss_layer) {
+        if (!cJSON_IsNumber(loss_layer) || loss_layer->valuedouble != (double)loss_layer->valueint || loss_layer->valueint < 0)
+            problem = "is not a layer index", which = "v_loss_layer";
+        else h->v_loss_layer = loss_layer->valueint;
+    }
     snprintf(h->templates, sizeof h->templates, "%s", h->method == METHOD_ROME ? "rome" : own_parser ? "" : "memit");
     if (!problem && h->method == METHOD_D4S) {
         const cJSON *solve = cJSON_GetObjectItemCaseSensitive(root, "solve");
@@ -104,4 +151,15 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         return -1;
     }
     return 0;
+}
+
+int hparams_check_model(const edit_hparams *h, const char *path, int n_layer, char *err, size_t errlen) {
+    if (h->layers[h->n_layers - 1] >= n_layer)
+        snprintf(err, errlen, "%s: field \"layers\": layer %d, but the model has %d layers (0 to %d)", path,
+                 h->layers[h->n_layers - 1], n_layer, n_layer - 1);
+    else if (h->v_loss_layer >= 0 && h->v_loss_layer != n_layer - 1)
+        snprintf(err, errlen, "%s: field \"v_loss_layer\": %d, but kedit takes the target loss after the model's "
+                 "last layer (%d)", path, h->v_loss_layer, n_layer - 1);
+    else return 0;
+    return -1;
 }

@@ -33,6 +33,7 @@ typedef struct edit_hparams {
     float nll_loss_factor;      /* PMET's nll_factor (optional, 1) */
     bool mom2_adjustment;       /* ROME: u = C⁻¹k̄ (original ROME) or k̄ (EasyEdit) */
     int64_t mom2_n_tokens;      /* tokens of the covariance corpus (0: all) */
+    int v_loss_layer;           /* the file's v_loss_layer, −1 when absent (kedit's is always the last) */
     char templates[16];         /* "memit", "rome", or "" (FT, GRACE: the bare prompt only) */
     d4s_opts d4s;               /* D4S: solve ("exact" | "incremental"), refactor_every, keep_S */
     ft_hparams ft;              /* FT: ft_hparams_parse's fields (layers[0] is its layer) */
@@ -41,8 +42,13 @@ typedef struct edit_hparams {
 
 /* reads a JSON hyper-parameter file; non-zero with a message naming the file and field in err. FT and
  * GRACE files are read by ft_hparams_parse / grace_hparams_parse; the other methods need the v_* fields
- * (and mom2_update_weight, except ROME). */
+ * (and mom2_update_weight, except ROME). A field the method does not read is refused, and so is a
+ * fact_token other than "subject_last". */
 int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen);
+
+/* the file's layers (and v_loss_layer) against a model of n_layer layers; non-zero with a message naming
+ * the file (path) and field in err */
+int hparams_check_model(const edit_hparams *h, const char *path, int n_layer, char *err, size_t errlen);
 
 /* the method's name ("ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE") */
 const char *method_name(edit_method m);

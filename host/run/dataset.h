@@ -33,13 +33,27 @@ typedef struct edit_record {
     char *prompt_template; /* the same with the subject's first occurrence replaced by "{}" */
     char *target_new;      /* the edit target (as written in the file; the leading space is added at
                               tokenisation, editing-spec §10.10) */
-    char *target_true;     /* the fact before the edit: zsRE answers[0], CounterFact's true object */
+    char *target_true;     /* the fact before the edit: zsRE answers[0], CounterFact's true object; NULL
+                              for a zsRE record without answers (EasyEdit's schema, protocol easyedit) */
     int n_rephrase;
     char **rephrase;       /* paraphrases of the edit prompt (the generalisation score) */
     int n_loc;
     char **loc_prompt;     /* unrelated prompts (the specificity score) ... */
     char **loc_answer;     /* ... and their answers */
 } edit_record;
+
+/* the parts of a request, for a check that names the file's own field (record_check) */
+typedef enum record_field {
+    FIELD_PROMPT, FIELD_TARGET_NEW, FIELD_TARGET_TRUE, FIELD_REPHRASE, FIELD_LOC_PROMPT, FIELD_LOC_ANSWER
+} record_field;
+
+/* A further check of each selected record (the run's: every evaluated sequence encodes and fits the
+ * model's context). Returns 0 when the record is good, else non-zero with the part at fault in *field
+ * (*index into its list) and the problem in msg: the load stops, or with skip_invalid the record is
+ * dropped from the selection (which then holds fewer than n_edits). Only selected records are checked, so
+ * that a file's selections stay what they are without the check. */
+typedef int (*record_check)(const edit_record *r, void *ctx, record_field *field, int *index, char *msg,
+                            size_t msglen);
 
 typedef struct dataset_opts {
     dataset_format format;
@@ -49,6 +63,8 @@ typedef struct dataset_opts {
     uint64_t seed;
     long offset;           /* selection: records [offset, offset + n_edits) of the (shuffled) list */
     long n_edits;          /* −1: all from offset */
+    record_check check;    /* NULL: none */
+    void *check_ctx;
 } dataset_opts;
 
 typedef struct edit_dataset {
@@ -61,8 +77,8 @@ typedef struct edit_dataset {
 
 dataset_opts dataset_opts_default(void); /* auto format, easyedit, stop on invalid, no shuffle, all */
 
-/* Reads, validates and selects. An invalid record (missing or ill-typed field, subject absent from its
- * prompt) is reported as "FILE: record I: field F: problem": an error (returns non-zero, message in err)
+/* Reads, validates and selects. An invalid record (missing, ill-typed or empty field, except zsRE's alt,
+ * subject absent from its prompt; a selected one refused by o->check) is reported as "FILE: record I: field F: problem": an error (returns non-zero, message in err)
  * unless skip_invalid, which prints it as a warning on stderr and counts it. */
 int dataset_load(const char *path, const dataset_opts *o, edit_dataset *out, char *err, size_t errlen);
 void dataset_free(edit_dataset *d);

@@ -231,7 +231,7 @@ static int tokenize_request(const tokenizer *t, const edit_record *r, eval_reque
     q->loc_ans = calloc((size_t)r->n_loc + 1, sizeof(id_seq));
     if (tokenize_field(t, r->prompt, false, &q->prompt, id, "prompt", err, errlen) ||
         tokenize_field(t, r->target_new, true, &q->target_new, id, "target_new", err, errlen) ||
-        tokenize_field(t, r->target_true, true, &q->target_true, id, "target_true", err, errlen))
+        (r->target_true && tokenize_field(t, r->target_true, true, &q->target_true, id, "target_true", err, errlen)))
         return -1;
     for (int i = 0; i < r->n_rephrase; i++)
         if (tokenize_field(t, r->rephrase[i], false, &q->rephrase[i], id, "rephrase", err, errlen)) return -1;
@@ -312,14 +312,14 @@ int eval_score_hooked(const eval_set *s, const model *m, const eval_hooks *h, in
                                   "(eval_cache_reference before the first edit)", i);
             return -1;
         }
-        n += 2 + q->n_rephrase + q->n_loc;
+        n += 1 + (q->target_true.n > 0) + q->n_rephrase + q->n_loc;
     }
-    // per request: [target_new, target_true, rephrase..., loc...] in this order
+    // per request: [target_new, target_true (where known), rephrase..., loc...] in this order
     tf_item *items = calloc((size_t)n + 1, sizeof(tf_item));
     for (int i = first, k = 0; i < first + count; i++) {
         const eval_request *q = &s->req[i];
         items[k++] = item_of(&q->prompt, &q->target_new, NULL);
-        items[k++] = item_of(&q->prompt, &q->target_true, NULL);
+        if (q->target_true.n > 0) items[k++] = item_of(&q->prompt, &q->target_true, NULL);
         for (int j = 0; j < q->n_rephrase; j++) items[k++] = item_of(&q->rephrase[j], &q->target_new, NULL);
         for (int j = 0; j < q->n_loc; j++) items[k++] = item_of(&q->loc[j], &q->loc_ans[j], agreement ? q->loc_ref[j] : NULL);
     }
@@ -328,7 +328,7 @@ int eval_score_hooked(const eval_set *s, const model *m, const eval_hooks *h, in
     for (int i = first, k = 0; i < first + count && !rc; i++) {
         const eval_request *q = &s->req[i];
         request_scores *o = &out[i - first];
-        const tf_score *new = &sc[k++], *true_ = &sc[k++];
+        const tf_score *new = &sc[k++], *true_ = q->target_true.n > 0 ? &sc[k++] : NULL;
         double par = 0, spe = 0;
         for (int j = 0; j < q->n_rephrase; j++) par += sc[k++].acc;
         for (int j = 0; j < q->n_loc; j++) spe += sc[k++].acc;
@@ -337,8 +337,8 @@ int eval_score_hooked(const eval_set *s, const model *m, const eval_hooks *h, in
                               .specificity = q->n_loc ? spe / q->n_loc : NAN,
                               .target_prob = exp(-new->nll), // geometric-mean token probability
                               .nll_new = new->nll,
-                              .nll_true = true_->nll,
-                              .success = new->nll < true_->nll};
+                              .nll_true = true_ ? true_->nll : NAN,
+                              .success = true_ && new->nll < true_->nll};
     }
     free(items);
     free(sc);

@@ -96,8 +96,8 @@ typedef struct eval_set {
  * the count (≥ 0) or −1. */
 int eval_tokenize_target(const tokenizer *t, const char *text, id_seq *out);
 
-/* Tokenises n requests. Returns non-zero with a message naming the request (case id) and field in err
- * (a prompt or target that encodes to nothing). */
+/* Tokenises n requests (target_true only where the record has one). Returns non-zero with a message naming
+ * the request (case id) and field in err (a prompt or target that encodes to nothing). */
 int eval_set_tokenize(eval_set *s, const tokenizer *t, const edit_record *r, int n, eval_protocol p, char *err,
                       size_t errlen);
 void eval_set_free(eval_set *s);
@@ -116,8 +116,8 @@ typedef struct request_scores {
     double specificity; /* easyedit: agreement with the cached W₀ argmax on loc ‖ loc_ans; memit: token
                            accuracy of loc_ans; averaged over the locality prompts */
     double target_prob; /* exp(−nll_new): the geometric-mean probability of target_new's tokens (§2.9) */
-    double nll_new, nll_true; /* mean token NLL of target_new, target_true after the edit prompt */
-    bool success;       /* ROME's P(new) > P(true): nll_new < nll_true */
+    double nll_new, nll_true; /* mean token NLL of target_new, target_true after the edit prompt (NaN: none) */
+    bool success;       /* ROME's P(new) > P(true): nll_new < nll_true (false without a target_true) */
 } request_scores;
 
 /* Scores requests [first, first + count) of s on m into out[0..count). */

@@ -4,6 +4,7 @@
 #include "model_save.h"
 #include "run/metrics.h"
 #include "run/progress.h"
+#include "run/record_fit.h"
 #include "run/results_h5.h"
 #include "version.h"
 
@@ -19,6 +20,7 @@ typedef struct run {
     model m;
     tokenizer *tok;
     edit_hparams hp;
+    ctx_templates templates;   /* the method's context templates (n 0: the bare prompt, FT and GRACE) */
     edit_dataset ds;
     eval_set es;
     results *res;
@@ -59,8 +61,21 @@ static int load_inputs(run *r) {
     const char *tp = c->tokenizer_path ? c->tokenizer_path : c->model_path;
     r->tok = tokenizer_load(tp, r->err, sizeof r->err);
     if (!r->tok) return -1;
-    if (hparams_load(c->hparams_path, &r->hp, r->err, sizeof r->err)) return -1;
-    if (dataset_load(c->dataset_path, &c->ds, &r->ds, r->err, sizeof r->err)) return -1;
+    if (tokenizer_check_vocab(r->tok, tp, r->m.cfg.vocab, r->err, sizeof r->err)) return -1;
+    if (hparams_load(c->hparams_path, &r->hp, r->err, sizeof r->err) ||
+        hparams_check_model(&r->hp, c->hparams_path, r->m.cfg.n_layer, r->err, sizeof r->err))
+        return -1;
+    // the editor (it widens the matrices it edits) and its context templates, which the dataset's check needs
+    if (!(r->ed = editor_create(&r->m, &r->hp, r->err, sizeof r->err))) return -1;
+    if (r->hp.templates[0] && templates_get(&r->m, r->tok, r->hp.templates, c->templates_path, &r->templates, r->err,
+                                            sizeof r->err))
+        return -1;
+    // a selected record is valid only when every sequence that edits or scores it fits the model's context
+    record_fit fit = {r->tok, r->m.cfg.n_ctx, r->templates.n ? &r->templates : NULL};
+    dataset_opts ds = c->ds;
+    ds.check = record_fits;
+    ds.check_ctx = &fit;
+    if (dataset_load(c->dataset_path, &ds, &r->ds, r->err, sizeof r->err)) return -1;
     if (r->ds.n == 0) FAIL(r, "%s: no edit requests selected from %s", c->source, c->dataset_path);
     if (eval_set_tokenize(&r->es, r->tok, r->ds.req, r->ds.n, c->ds.protocol, r->err, sizeof r->err)) return -1;
     printf("kedit run %s: %s on %s (%s), %d edits from %s, protocol %s\n", c->name, method_name(r->hp.method),
@@ -83,7 +98,10 @@ static int load_ppl_text(run *r) {
     text[n] = 0;
     int *ids, k = tokenizer_encode(r->tok, text, true, &ids);
     free(text);
-    if (k < 2) FAIL(r, "%s: field perplexity.text: %s gives fewer than 2 tokens", r->c->source, r->c->ppl_text);
+    if (k < 2) {
+        free(ids);
+        FAIL(r, "%s: field perplexity.text: %s gives fewer than 2 tokens", r->c->source, r->c->ppl_text);
+    }
     r->n_ppl = k < r->c->ppl_tokens ? k : r->c->ppl_tokens;
     r->ppl_ids = ids;
     return 0;
@@ -167,13 +185,20 @@ static int evaluate_unedited(run *r) {
     return 0;
 }
 
+/* the editor's statistics (and templates, load_inputs's): read or computed before the results file is
+ * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
-    r->ed = editor_create(&r->m, &r->hp, r->err, sizeof r->err);
-    if (!r->ed) return -1;
     cov_opts cov = {.corpus = r->c->stats_corpus, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
                     .progress = !r->o->quiet};
-    editor_resources res = {.tok = r->tok, .templates_path = r->c->templates_path, .cov = &cov};
-    if (editor_prepare(r->ed, &res, r->err, sizeof r->err)) return -1;
+    editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
+    return editor_prepare(r->ed, &res, r->err, sizeof r->err);
+}
+
+/* every input that the run reads before its first edit, read and checked before the results file exists
+ * (load_inputs has checked the model, tokenizer, hyper-parameters, templates and dataset) */
+static int validate_inputs(run *r) { return load_ppl_text(r) || prepare_editor(r); }
+
+static int record_templates(run *r) {
     const ctx_templates *t = editor_templates(r->ed);
     if (r->done == 0 && t && results_set_templates(r->res, (const char *const *)t->text, t->n))
         FAIL(r, "%s", results_error(r->res));
@@ -283,6 +308,7 @@ static int edit_one(run *r, long i, double t_start) {
 
 static void run_free(run *r) {
     editor_free(r->ed);
+    templates_free(&r->templates);
     results_close(r->res);
     eval_set_free(&r->es);
     dataset_free(&r->ds);
@@ -296,7 +322,7 @@ static void run_free(run *r) {
 int run_execute(run_config *c, const run_opts *o) {
     run r = {.c = c, .o = o};
     double t_start = progress_now();
-    int rc = load_inputs(&r) || open_results(&r) || load_ppl_text(&r) || evaluate_unedited(&r) || prepare_editor(&r);
+    int rc = load_inputs(&r) || validate_inputs(&r) || open_results(&r) || record_templates(&r) || evaluate_unedited(&r);
     if (!rc && r.done > 0) {
         rc = restore_state(&r);
         if (!rc) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
@@ -312,6 +338,7 @@ int run_execute(run_config *c, const run_opts *o) {
     if (!rc && results_mark_complete(r.res)) rc = -1, snprintf(r.err, sizeof r.err, "%s", results_error(r.res));
     if (!rc && o->save_model && model_save_hf(&r.m, c->model_path, c->tokenizer_path, o->save_model, r.err, sizeof r.err))
         rc = -1;
+    if (rc && rc != 2) rc = 1; // every failure exits 1, a requested stop 2
     if (!rc) printf("results: %s (complete)\n", r.o->resume ? r.o->resume : c->output);
     else if (rc == 2) printf("stopped after %ld edits; continue with: kedit run --resume %s\n", results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else fprintf(stderr, "kedit run: %s\n", r.err);

@@ -118,7 +118,8 @@ static void test_factworld_against_pytorch(void) {
     cJSON *ref = read_json("tests/fixtures/factworld/key_health.json");
     CHECK(ref != NULL, "tests/fixtures/factworld/key_health.json missing (make_key_health_ref.py)");
     if (!ref) return;
-    char err[1024], dir[256];
+    char err[1024];
+    const char *dir = TEST_FACTWORLD_STATS;
     model m;
     tokenizer *tok = tokenizer_load(FW "/gpt2", err, sizeof err);
     int loaded = tok && !model_load(FW "/gpt2", backend_cpu(), &m, err, sizeof err);
@@ -127,7 +128,6 @@ static void test_factworld_against_pytorch(void) {
         tokenizer_free(tok);
         return;
     }
-    CHECK(test_make_dir(dir, sizeof dir, "cov_health"), "temporary folder");
     cJSON *layers = cJSON_GetObjectItem(ref, "layers");
     int n = cJSON_GetArraySize(layers), ids[16];
     for (int j = 0; j < n; j++) ids[j] = j;
@@ -180,7 +180,6 @@ static void test_factworld_against_pytorch(void) {
     }
 #undef REF
 #undef REFD
-    test_remove_dir(dir);
     tokenizer_free(tok);
     model_free(&m);
     cJSON_Delete(ref);

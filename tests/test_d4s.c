@@ -265,7 +265,7 @@ static void test_serialise_and_reset(void) {
  * relative (spec §10.4's bound). */
 static void test_exact_vs_incremental_factworld(void) {
     const backend *be = backend_cpu();
-    char err[1024], dir[256];
+    char err[1024];
     model m;
     tokenizer *tok = tokenizer_load("models/factworld/gpt2", err, sizeof err);
     int loaded = tok && !model_load("models/factworld/gpt2", be, &m, err, sizeof err);
@@ -274,11 +274,11 @@ static void test_exact_vs_incremental_factworld(void) {
         tokenizer_free(tok);
         return;
     }
-    CHECK(test_make_dir(dir, sizeof dir, "d4s_fw"), "temporary folder");
     int layer = 1, d = m.cfg.d, d_ff = m.cfg.d_ff, T = 1000, n_probe = 200;
     float *C;
     cov_info info;
-    cov_opts o = {.corpus = "models/factworld/data/corpus.txt", .cache_dir = dir, .checkpoint_seconds = -1};
+    cov_opts o = {.corpus = "models/factworld/data/corpus.txt", .cache_dir = TEST_FACTWORLD_STATS,
+                  .checkpoint_seconds = -1};
     int rc = cov_get(&m, tok, &layer, 1, &o, &C, &info, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
@@ -341,7 +341,6 @@ static void test_exact_vs_incremental_factworld(void) {
     free(R), free(z), free(K), free(Q), free(lam), free(Ch);
     be->free(C);
 out:
-    test_remove_dir(dir);
     tokenizer_free(tok);
     model_free(&m);
 }

@@ -137,9 +137,9 @@ static void test_edits_take(void) {
                 "{\"model\": \"" FW "/gpt2\", \"hparams\": \"configs/%s_factworld.json\",\n"
                 " \"dataset\": {\"path\": \"" FW "/data/edits_zsre.json\", \"n_edits\": 40},\n"
                 " \"schedule\": {\"evaluate\": \"end_only\", \"checkpoint_every\": 40},\n"
-                " \"stats\": {\"corpus\": \"" FW "/data/corpus.txt\", \"cache\": \"%s/stats\"},\n"
+                " \"stats\": {\"corpus\": \"" FW "/data/corpus.txt\", \"cache\": \"" TEST_FACTWORLD_STATS "\"},\n"
                 " \"output\": \"%s\"}\n",
-                methods[i], dir, h5);
+                methods[i], h5);
         fclose(f);
         const char *argv[] = {"run", "--config", cfg, NULL};
         int rc = kedit(argv, 0, out, sizeof out);

@@ -28,6 +28,11 @@ static inline bool test_make_dir(char *dir, size_t n, const char *name) {
     return mkdtemp(dir) != NULL;
 }
 
+/* the statistics cache that the tests of the bundled fact-world model share (build/ is not tracked): its
+ * files are keyed by the model's and the corpus's checksums, so no test reads another model's or corpus's C,
+ * and the pass over the corpus (about a minute on 2 cores) runs once per build folder */
+#define TEST_FACTWORLD_STATS "build/test-stats"
+
 /* removes a test's folder and everything in it */
 static inline void test_remove_dir(const char *dir) {
     char cmd[600];

@@ -1,6 +1,7 @@
 #include "run/dataset.h"
 
 #include "checkpoint.h"
+#include "run/splitmix.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -220,13 +221,6 @@ static dataset_format detect(const cJSON *rec) {
     if (cJSON_GetObjectItemCaseSensitive(rec, "src")) return DS_ZSRE;
     if (cJSON_GetObjectItemCaseSensitive(rec, "target_new")) return DS_COUNTERFACT;
     return DS_AUTO;
-}
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 void dataset_shuffle(long *idx, long n, uint64_t seed) {

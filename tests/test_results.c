@@ -61,10 +61,11 @@ static int add_checkpoint(results *r, int row, long n, int run) {
 static const char *const templates[] = {"{}", "The city of Paris. {}", "Because of this, the \"quoted\" {}"};
 static const char *const matrices[] = {"layers.13.mlp_out", "layers.4.mlp_out"};
 
-/* a complete run of N_DONE edits with checkpoints after 2 and 5; not marked complete */
-static results *write_run(const char *path, const char *model, const char *method, int run) {
+/* a complete run of N_DONE edits of `dataset` with checkpoints after 2 and 5; not marked complete */
+static results *write_run_on(const char *path, const char *model, const char *method, int run, const char *dataset) {
     char err[1024];
     results_meta meta = meta_of(model, method);
+    meta.dataset = dataset;
     results *r = results_create(path, &meta, err, sizeof err);
     CHECK(r != NULL, "%s", err);
     if (!r) return NULL;
@@ -87,6 +88,10 @@ static results *write_run(const char *path, const char *model, const char *metho
         }
     }
     return r;
+}
+
+static results *write_run(const char *path, const char *model, const char *method, int run) {
+    return write_run_on(path, model, method, run, "zsre.json");
 }
 
 static void check_attr(results *r, const char *name, const char *want) {
@@ -398,18 +403,22 @@ static void test_table_forgetting(void) {
 static void test_plot(void) {
     if (system("python3 -c 'import h5py, matplotlib' >/dev/null 2>&1") != 0)
         SKIP("python3 with h5py and matplotlib not available (pip install h5py matplotlib)");
-    char path[512], path2[512], out[512], cmd[2200];
+    char path[512], path2[512], out[512], cmd[3000];
     tmp_path(path, sizeof path, "plot.h5");
     results *r = write_run(path, "gpt-j-6B", "d4s", 0);
     results_close(r);
     tmp_path(path2, sizeof path2, "plot_memit.h5");
     r = write_run(path2, "gpt-j-6B", "memit", 1);
     results_close(r);
+    char dg[512], tf[512];
+    results_close(write_run_on(tmp_path(dg, sizeof dg, "plot_dg.h5"), "gpt-j-6B", "memit", 2, "mqd/dg.json"));
+    results_close(write_run_on(tmp_path(tf, sizeof tf, "plot_tf.h5"), "gpt-j-6B", "memit", 3, "mqd/tf.json"));
     tmp_path(out, sizeof out, "plots");
-    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' '%s' --out '%s'", path, path2, out);
+    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' '%s' '%s' '%s' --out '%s'", path, path2, dg, tf,
+             out);
     CHECK(system(cmd) == 0, "%s failed", cmd);
     const char *pngs[] = {"plot_norms.png", "plot_target_prob.png", "plot_retention.png", "plot_memit_norms.png",
-                          "compare.png"};
+                          "compare.png", "forgetting.png", "fig6.png", "mqd.png"};
     for (size_t i = 0; i < sizeof pngs / sizeof *pngs; i++) {
         char png[700];
         snprintf(png, sizeof png, "%s/%s", out, pngs[i]);

@@ -154,17 +154,14 @@ static int write_files(const char *out_dir, cJSON *const *list, char *err, size_
         }
         free(text);
     }
-    for (int i = 0; i < k; i++) {
-        if (!rc && rename(tmp[i], final[i])) {
-            snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp[i], final[i], strerror(errno));
+    int renamed = 0;
+    for (; !rc && renamed < k; renamed++)
+        if (rename(tmp[renamed], final[renamed])) {
+            snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp[renamed], final[renamed], strerror(errno));
             rc = -1;
         }
-    }
     if (rc)
-        for (int i = 0; i < k; i++) {
-            unlink(tmp[i]);
-            unlink(final[i]);
-        }
+        for (int i = 0; i < k; i++) unlink(i < renamed - 1 ? final[i] : tmp[i]); // a half-replaced set is removed
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "run/dataset.h"
+#include "run/metrics.h"
 #include "run/mqd.h"
 #include "run/target_stats.h"
 
@@ -13,8 +14,8 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: kedit mqd --atomic FILE --out DIR [--seed S] [--model PATH] [--tokenizer PATH] [--n N]\n"
-            "                 [--batch N] [--weights f32|bf16] [--device cpu|cuda]\n\n"
+            "usage: kedit mqd --atomic FILE --out DIR [--seed S] [--model PATH] [--tokenizer PATH]\n"
+            "                 [--max-tokens N] [--n N] [--batch N] [--weights f32|bf16] [--device cpu|cuda]\n\n"
             "  --atomic FILE      ATOMIC-2020 tuples, one 'head @@ relation<TAB>tail| tail| ...' a line\n"
             "                     (e.g. ../shared/data/atomic/atomic2020_test_5000.tsv)\n"
             "  --out DIR          writes DIR/dg.json, DIR/mq.json, DIR/tf.json (zsRE schema; created when absent)\n"
@@ -23,6 +24,8 @@ static void usage(FILE *f) {
             "                     model's tokens and the perplexity of the targets after their prompts (a prompt\n"
             "                     too long for the model's context keeps its last tokens: 'truncated')\n"
             "  --tokenizer PATH   the model's tokenizer (where the model folder has none)\n"
+            "  --max-tokens N     keep only the tuples whose every question (prompt and rephrase + target)\n"
+            "                     has at most N tokens of the model's tokenizer (a small model's context)\n"
             "  --n N              report on the first N records of each type (default 0: all)\n"
             "  --batch N          sequences per forward pass of the report (default 64)\n"
             "  --weights f32|bf16, --device cpu|cuda   as for kedit generate\n\n"
@@ -53,10 +56,21 @@ static int report(const char *out_dir, const model *m, const tokenizer *tok, lon
     return rc ? 1 : 0;
 }
 
+/* prompt (as the tokenizer encodes it) + target (as an edit target) in tokens */
+static long n_tokens(void *ctx, const char *prompt, const char *target) {
+    const tokenizer *t = ctx;
+    int *ids = NULL;
+    id_seq tg = {0};
+    long n = tokenizer_encode(t, prompt, true, &ids) + eval_tokenize_target(t, target, &tg);
+    free(ids);
+    free(tg.ids);
+    return n;
+}
+
 int cmd_mqd(int argc, char **argv) {
     const char *atomic = NULL, *out = NULL, *model_path = NULL, *tok = NULL, *device = NULL, *weights = NULL, *v;
     uint64_t seed = 0;
-    long n = 0;
+    long n = 0, max_tokens = 0;
     int batch = 64;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -68,6 +82,7 @@ int cmd_mqd(int argc, char **argv) {
         else if ((v = cli_value(&i, argc, argv, "--model"))) model_path = v;
         else if ((v = cli_value(&i, argc, argv, "--tokenizer"))) tok = v;
         else if ((v = cli_value(&i, argc, argv, "--n"))) n = cli_long("--n", v, 0, __LONG_MAX__);
+        else if ((v = cli_value(&i, argc, argv, "--max-tokens"))) max_tokens = cli_long("--max-tokens", v, 1, __LONG_MAX__);
         else if ((v = cli_value(&i, argc, argv, "--batch"))) batch = (int)cli_long("--batch", v, 1, 1 << 20);
         else if ((v = cli_value(&i, argc, argv, "--weights"))) weights = v;
         else if ((v = cli_value(&i, argc, argv, "--device"))) device = v;
@@ -82,17 +97,23 @@ int cmd_mqd(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (max_tokens && !model_path) {
+        fprintf(stderr, "kedit mqd: --max-tokens counts a model's tokens: give --model\n");
+        return 2;
+    }
     model m;
     tokenizer *tk = NULL;
     if (model_path) cli_load_model(model_path, tok, cli_backend(device), cli_weights(weights), &m, &tk); // before any output
     char err[1024];
     mqd_summary s;
-    int rc = mqd_build(atomic, seed, out, &s, err, sizeof err);
+    mqd_fit fit = {n_tokens, tk, max_tokens};
+    int rc = mqd_build(atomic, seed, max_tokens ? &fit : NULL, out, &s, err, sizeof err);
     if (rc) fprintf(stderr, "kedit mqd: %s\n", err);
     else printf("%s: %ld tuples, %ld skipped without a usable tail, %ld skipped with fewer than 3 other tails in their "
-           "relation\n%s/{dg,mq,tf}.json: %ld records each (seed %llu; T/F: %ld yes, %ld no)\n",
-           atomic, s.n_tuples, s.n_no_tail, s.n_few_tails, out, s.n_records, (unsigned long long)seed, s.n_yes,
-           s.n_records - s.n_yes);
+                "relation, %ld skipped as longer than %ld tokens\n%s/{dg,mq,tf}.json: %ld records each (seed %llu; "
+                "T/F: %ld yes, %ld no)\n",
+                atomic, s.n_tuples, s.n_no_tail, s.n_few_tails, s.n_too_long, max_tokens, out, s.n_records,
+                (unsigned long long)seed, s.n_yes, s.n_records - s.n_yes);
     if (!rc && model_path) rc = report(out, &m, tk, n, batch);
     if (model_path) {
         tokenizer_free(tk);

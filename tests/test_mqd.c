@@ -58,7 +58,7 @@ static void test_small_file_parses(void) {
     char atomic[512], out[512], err[1024];
     write_text(tmp_path(atomic, sizeof atomic, "small.tsv"), small_atomic);
     mqd_summary s;
-    int rc = mqd_build(atomic, 3, tmp_path(out, sizeof out, "small"), &s, err, sizeof err);
+    int rc = mqd_build(atomic, 3, NULL, tmp_path(out, sizeof out, "small"), &s, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) return;
     // 6 tuples: "PersonX eats" has no usable tail, cabbage's relation has no other tail: 4 records
@@ -90,19 +90,55 @@ static void test_small_file_parses(void) {
     }
 }
 
+/* a length in characters, as a stand-in for a tokenizer's count */
+static long n_chars(void *ctx, const char *prompt, const char *target) {
+    (void)ctx;
+    return (long)(strlen(prompt) + strlen(target));
+}
+
+/* a length limit drops the tuples with a question too long, and the rest stay balanced */
+static void test_length_limit(void) {
+    char atomic[512], out[512], err[1024];
+    write_text(tmp_path(atomic, sizeof atomic, "long.tsv"),
+               "PersonX runs @@ xEffect\tgets tired\n"
+               "PersonX sings @@ xEffect\tgets applause\n"
+               "PersonX pays the bill of the very long dinner at the restaurant @@ xEffect\tloses money\n"
+               "PersonX trips @@ xEffect\tfalls down\n"
+               "PersonX eats @@ xEffect\tgets full\n");
+    mqd_fit fit = {n_chars, NULL, 180}; // only the long head's questions exceed 180 characters
+    mqd_summary s;
+    int rc = mqd_build(atomic, 1, &fit, tmp_path(out, sizeof out, "long"), &s, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    CHECK(s.n_too_long == 1 && s.n_records == 4 && s.n_yes == 2, "%ld too long, %ld records, %ld yes", s.n_too_long,
+          s.n_records, s.n_yes);
+    cJSON *mq = type_file(out, MQD_MQ), *rec;
+    int letters[4] = {0};
+    cJSON_ArrayForEach(rec, mq) {
+        CHECK(!strstr(field(rec, "subject"), "restaurant"), "the long tuple is kept");
+        CHECK(n_chars(NULL, field(rec, "src"), field(rec, "alt")) <= 180 &&
+                  n_chars(NULL, field(rec, "rephrase"), field(rec, "alt")) <= 180,
+              "%s", field(rec, "rephrase"));
+        const char *l = field(rec, "alt");
+        if (strlen(l) == 1 && l[0] >= 'a' && l[0] <= 'd') letters[l[0] - 'a']++;
+    }
+    CHECK(letters[0] == 1 && letters[1] == 1 && letters[2] == 1 && letters[3] == 1, "letters %d %d %d %d", letters[0],
+          letters[1], letters[2], letters[3]);
+    cJSON_Delete(mq);
+}
+
 /* a malformed line: an error naming the file, line and field, and no output */
 static void test_bad_line(void) {
     char atomic[512], out[512], err[1024];
     write_text(tmp_path(atomic, sizeof atomic, "bad.tsv"),
                "PersonX runs home @@ xEffect\tgets tired\nPersonX trips @@ xEffects\tfalls down\n");
     mqd_summary s;
-    CHECK(mqd_build(atomic, 0, tmp_path(out, sizeof out, "bad_out"), &s, err, sizeof err) != 0, "a bad relation is accepted");
+    CHECK(mqd_build(atomic, 0, NULL, tmp_path(out, sizeof out, "bad_out"), &s, err, sizeof err) != 0, "a bad relation is accepted");
     CHECK(strstr(err, "bad.tsv: line 2: field relation") && strstr(err, "xEffects"), "%s", err);
     CHECK(!exists(out), "%s was created", out);
     write_text(atomic, "PersonX runs home xEffect\tgets tired\n");
-    CHECK(mqd_build(atomic, 0, out, &s, err, sizeof err) != 0 && strstr(err, "line 1: field head"), "%s", err);
+    CHECK(mqd_build(atomic, 0, NULL, out, &s, err, sizeof err) != 0 && strstr(err, "line 1: field head"), "%s", err);
     write_text(atomic, "PersonX runs home @@ xEffect gets tired\n");
-    CHECK(mqd_build(atomic, 0, out, &s, err, sizeof err) != 0 && strstr(err, "line 1: field tails"), "%s", err);
+    CHECK(mqd_build(atomic, 0, NULL, out, &s, err, sizeof err) != 0 && strstr(err, "line 1: field tails"), "%s", err);
     CHECK(!exists(out), "%s was created", out);
 }
 
@@ -126,7 +162,7 @@ static void test_deterministic(void) {
     const uint64_t seeds[3] = {7, 7, 8};
     for (int i = 0; i < 3; i++) {
         mqd_summary s;
-        CHECK(mqd_build(atomic, seeds[i], tmp_path(out[i], sizeof out[i], names[i]), &s, err, sizeof err) == 0, "%s", err);
+        CHECK(mqd_build(atomic, seeds[i], NULL, tmp_path(out[i], sizeof out[i], names[i]), &s, err, sizeof err) == 0, "%s", err);
     }
     for (int k = 0; k < MQD_N_TYPES; k++) {
         char p[3][1600];
@@ -160,7 +196,7 @@ static void test_true_false_balanced(void) {
     char atomic[512], out[512], err[1024];
     if (!atomic_sample(atomic, sizeof atomic)) SKIP("../shared/data/atomic/atomic2020_test_5000.tsv absent (KEDIT_DATA)");
     mqd_summary s;
-    CHECK(mqd_build(atomic, 11, tmp_path(out, sizeof out, "tf"), &s, err, sizeof err) == 0, "%s", err);
+    CHECK(mqd_build(atomic, 11, NULL, tmp_path(out, sizeof out, "tf"), &s, err, sizeof err) == 0, "%s", err);
     cJSON *tf = type_file(out, MQD_TF), *rec;
     CHECK(tf != NULL, "tf.json unreadable");
     if (!tf) return;
@@ -201,7 +237,7 @@ static void test_multiple_choice(void) {
     char atomic[512], out[512], err[1024];
     if (!atomic_sample(atomic, sizeof atomic)) SKIP("../shared/data/atomic/atomic2020_test_5000.tsv absent (KEDIT_DATA)");
     mqd_summary s;
-    CHECK(mqd_build(atomic, 5, tmp_path(out, sizeof out, "mq"), &s, err, sizeof err) == 0, "%s", err);
+    CHECK(mqd_build(atomic, 5, NULL, tmp_path(out, sizeof out, "mq"), &s, err, sizeof err) == 0, "%s", err);
     cJSON *mq = type_file(out, MQD_MQ), *rec;
     CHECK(mq != NULL, "mq.json unreadable");
     if (!mq) return;
@@ -274,6 +310,7 @@ static void test_target_stats(void) {
 
 int main(void) {
     RUN(test_small_file_parses);
+    RUN(test_length_limit);
     RUN(test_bad_line);
     RUN(test_deterministic);
     RUN(test_true_false_balanced);

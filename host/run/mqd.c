@@ -165,56 +165,104 @@ static int write_files(const char *out_dir, cJSON *const *list, char *err, size_
     return rc;
 }
 
-int mqd_build(const char *atomic_path, uint64_t seed, const char *out_dir, mqd_summary *sum, char *err, size_t errlen) {
+/* what the seed draws for one usable tuple, independently of which others are kept */
+typedef struct draw {
+    const atomic_tuple *t;
+    const char *distractor[3];
+    const char *false_tail;
+} draw;
+
+/* rank[i] of each of n items in an order shuffled with seed */
+static void ranks(long n, uint64_t seed, long *rank) {
+    long *perm = malloc((size_t)n * sizeof(long));
+    for (long i = 0; i < n; i++) perm[i] = i;
+    dataset_shuffle(perm, n, seed);
+    for (long r = 0; r < n; r++) rank[perm[r]] = r;
+    free(perm);
+}
+
+/* the questions of the n draws: rank r of a seeded order gets letter r mod 4, another's r "yes" when
+ * even; also the n_yes */
+static void make_questions(const draw *d, long n, uint64_t seed_letter, uint64_t seed_yes, question *q, long *n_yes) {
+    long *letter_rank = malloc((size_t)n * sizeof(long)), *yes_rank = malloc((size_t)n * sizeof(long));
+    ranks(n, seed_letter, letter_rank);
+    ranks(n, seed_yes, yes_rank);
+    *n_yes = 0;
+    for (long i = 0; i < n; i++) {
+        bool yes = yes_rank[i] % 2 == 0;
+        make_question(&q[i], d[i].t, d[i].distractor, (int)(letter_rank[i] % 4), yes, d[i].false_tail);
+        *n_yes += yes;
+    }
+    free(letter_rank);
+    free(yes_rank);
+}
+
+static bool fits(const question *q, const mqd_fit *fit) {
+    for (int k = 0; k < MQD_N_TYPES; k++)
+        if (fit->n_tokens(fit->ctx, q->src[k], q->target[k]) > fit->max_tokens ||
+            fit->n_tokens(fit->ctx, q->rephrase[k], q->target[k]) > fit->max_tokens)
+            return false;
+    return true;
+}
+
+/* the three lists of records; loc: a seeded cycle over the records, so never the record itself */
+static void make_lists(const question *q, long n, uint64_t seed_loc, cJSON **list) {
+    long *order = malloc((size_t)n * sizeof(long)), *loc_of = malloc((size_t)n * sizeof(long));
+    for (long i = 0; i < n; i++) order[i] = i;
+    dataset_shuffle(order, n, seed_loc);
+    for (long r = 0; r < n; r++) loc_of[order[r]] = order[(r + 1) % n];
+    for (int k = 0; k < MQD_N_TYPES; k++) {
+        list[k] = cJSON_CreateArray();
+        for (long i = 0; i < n; i++) cJSON_AddItemToArray(list[k], record_json(&q[i], &q[loc_of[i]], (mqd_type)k));
+    }
+    free(order);
+    free(loc_of);
+}
+
+int mqd_build(const char *atomic_path, uint64_t seed, const mqd_fit *fit, const char *out_dir, mqd_summary *sum,
+              char *err, size_t errlen) {
     memset(sum, 0, sizeof *sum);
     atomic_set s;
     if (atomic_load(atomic_path, &s, err, errlen)) return -1;
     tail_pool pool[ATOMIC_N_RELATIONS] = {{0}};
     build_pools(&s, pool);
     sum->n_tuples = s.n;
-    // the usable tuples, in file order
-    const atomic_tuple **use = malloc((size_t)s.n * sizeof *use);
+    uint64_t rng = seed, seed_letter = splitmix64(&rng), seed_yes = splitmix64(&rng), seed_loc = splitmix64(&rng);
+    draw *d = calloc((size_t)s.n, sizeof *d); // the usable tuples in file order, with their draws
     long n = 0;
     for (int i = 0; i < s.n; i++) {
         const atomic_tuple *t = &s.t[i];
-        if (t->n_tails == 0) sum->n_no_tail++;
-        else if (pool[t->relation].n - t->n_tails < 3) sum->n_few_tails++;
-        else use[n++] = t;
+        if (t->n_tails == 0) {
+            sum->n_no_tail++;
+        } else if (pool[t->relation].n - t->n_tails < 3) {
+            sum->n_few_tails++;
+        } else {
+            d[n].t = t;
+            draw_tails(&pool[t->relation], t, 3, d[n].distractor, &rng);
+            draw_tails(&pool[t->relation], t, 1, &d[n].false_tail, &rng);
+            n++;
+        }
+    }
+    question *q = calloc((size_t)n + 1, sizeof *q);
+    make_questions(d, n, seed_letter, seed_yes, q, &sum->n_yes);
+    // drop the tuples with a question too long, then place the letters and yes/no again over the rest,
+    // until every question fits (a new placement can lengthen an MQ question by a token)
+    for (long kept = n; fit; n = kept) {
+        kept = 0;
+        for (long i = 0; i < n; i++)
+            if (fits(&q[i], fit)) d[kept++] = d[i];
+        for (long i = 0; i < n; i++) question_free(&q[i]);
+        sum->n_too_long += n - kept;
+        make_questions(d, kept, seed_letter, seed_yes, q, &sum->n_yes);
+        if (kept == n) break;
     }
     int rc = -1;
-    question *q = calloc((size_t)n + 1, sizeof *q);
-    long *letter_rank = malloc(((size_t)n + 1) * sizeof(long)), *yes_rank = malloc(((size_t)n + 1) * sizeof(long));
-    long *loc_order = malloc(((size_t)n + 1) * sizeof(long)), *loc_of = malloc(((size_t)n + 1) * sizeof(long));
     cJSON *list[MQD_N_TYPES] = {NULL, NULL, NULL};
     if (n < 2) {
         snprintf(err, errlen, "%s: %ld usable tuples: the MQD needs at least 2", atomic_path, n);
         goto done;
     }
-    uint64_t rng = seed;
-    // the balanced placements: rank r of a seeded order gets letter r mod 4, and "yes" when r is even
-    long *perm = malloc((size_t)n * sizeof(long));
-    long *rank[2] = {letter_rank, yes_rank};
-    for (int k = 0; k < 2; k++) {
-        for (long i = 0; i < n; i++) perm[i] = i;
-        dataset_shuffle(perm, n, splitmix64(&rng));
-        for (long r = 0; r < n; r++) rank[k][perm[r]] = r;
-    }
-    for (long i = 0; i < n; i++) loc_order[i] = i;
-    dataset_shuffle(loc_order, n, splitmix64(&rng));
-    for (long r = 0; r < n; r++) loc_of[loc_order[r]] = loc_order[(r + 1) % n]; // a cycle: never itself
-    free(perm);
-    for (long i = 0; i < n; i++) {
-        const char *d[3], *false_tail;
-        draw_tails(&pool[use[i]->relation], use[i], 3, d, &rng);
-        draw_tails(&pool[use[i]->relation], use[i], 1, &false_tail, &rng);
-        bool yes = yes_rank[i] % 2 == 0;
-        make_question(&q[i], use[i], d, (int)(letter_rank[i] % 4), yes, false_tail);
-        sum->n_yes += yes;
-    }
-    for (int k = 0; k < MQD_N_TYPES; k++) {
-        list[k] = cJSON_CreateArray();
-        for (long i = 0; i < n; i++) cJSON_AddItemToArray(list[k], record_json(&q[i], &q[loc_of[i]], (mqd_type)k));
-    }
+    make_lists(q, n, seed_loc, list);
     sum->n_records = n;
     bool made_dir = mkdir(out_dir, 0777) == 0;
     if (!made_dir && errno != EEXIST) {
@@ -227,11 +275,7 @@ done:
     for (int k = 0; k < MQD_N_TYPES; k++) cJSON_Delete(list[k]);
     for (long i = 0; i < n; i++) question_free(&q[i]);
     free(q);
-    free(letter_rank);
-    free(yes_rank);
-    free(loc_order);
-    free(loc_of);
-    free(use);
+    free(d);
     for (int r = 0; r < ATOMIC_N_RELATIONS; r++) free(pool[r].tail);
     atomic_free(&s);
     return rc;

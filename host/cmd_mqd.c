@@ -109,11 +109,13 @@ int cmd_mqd(int argc, char **argv) {
     mqd_fit fit = {n_tokens, tk, max_tokens};
     int rc = mqd_build(atomic, seed, max_tokens ? &fit : NULL, out, &s, err, sizeof err);
     if (rc) fprintf(stderr, "kedit mqd: %s\n", err);
-    else printf("%s: %ld tuples, %ld skipped without a usable tail, %ld skipped with fewer than 3 other tails in their "
-                "relation, %ld skipped as longer than %ld tokens\n%s/{dg,mq,tf}.json: %ld records each (seed %llu; "
-                "T/F: %ld yes, %ld no)\n",
-                atomic, s.n_tuples, s.n_no_tail, s.n_few_tails, s.n_too_long, max_tokens, out, s.n_records,
-                (unsigned long long)seed, s.n_yes, s.n_records - s.n_yes);
+    else {
+        printf("%s: %ld tuples, %ld skipped without a usable tail, %ld with fewer than 3 other tails in their relation",
+               atomic, s.n_tuples, s.n_no_tail, s.n_few_tails);
+        if (max_tokens) printf(", %ld with a question over %ld tokens", s.n_too_long, max_tokens);
+        printf("\n%s/{dg,mq,tf}.json: %ld records each (seed %llu; T/F: %ld yes, %ld no)\n", out, s.n_records,
+               (unsigned long long)seed, s.n_yes, s.n_records - s.n_yes);
+    }
     if (!rc && model_path) rc = report(out, &m, tk, n, batch);
     if (model_path) {
         tokenizer_free(tk);

@@ -149,6 +149,10 @@ def label_of(f):
     return f"{attr(f, 'method')} ({attr(f, 'model_name')})"
 
 
+def panel_title(f):
+    return f"{label_of(f)} · {os.path.basename(attr(f, 'dataset'))}"
+
+
 def block_accuracy(f, n_blocks=10):
     """[(first, last edit of the block, [mean efficacy of its edits made so far at each checkpoint])]"""
     ck = f["checkpoints"]
@@ -178,8 +182,8 @@ def plot_forgetting(files, path):
         ax.set_ylabel("efficacy of the block's edits")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.set_title(label_of(f))
-    axes[0][-1].legend(fontsize="x-small", title="block")
+        ax.set_title(panel_title(f))
+    axes[0][-1].legend(fontsize="x-small", title="block", loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("forgetting: the efficacy of each tenth of the edits as the run goes on")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -203,7 +207,7 @@ def plot_fig6(files, path):
         for ax in row:
             ax.set_xlabel("edit")
             ax.grid(alpha=0.3)
-            ax.set_title(label_of(f))
+            ax.set_title(panel_title(f))
     fig.suptitle("target probability before each edit and the L1 norm of the edited layers")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

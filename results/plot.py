@@ -7,7 +7,19 @@
   <run>_retention.png    the retention matrices (efficacy, paraphrase, specificity of every edit so far
                          at each checkpoint) as heat maps (the paper's Fig. 5, forgetting)
 
-<run> is the results file's name without .h5. Several files may be given; then also
+<run> is the results file's name without .h5. For all the files given together:
+
+  forgetting.png         one panel per run (the paper's Fig. 5): the edits cut into ten blocks in order
+                         (first 10%, second 10%, ...); at each checkpoint, the mean efficacy of each
+                         block's edits made so far
+  fig6.png               one row per run (the paper's Fig. 6a): the live model's probability of each new
+                         target right before its edit, against the edit index, next to the run's L1 norm
+                         curve (||W||_1/numel, mean over its edited matrices)
+  mqd.png                when runs edited MQD files (kedit mqd: dg.json, mq.json, tf.json), the paper's
+                         Fig. 3: efficacy and specificity after the last checkpoint of each method on
+                         DG, MQ and T/F side by side
+
+and, when several files are given,
 
   compare.png            every run on one figure: the mean over its edited matrices of ||W - W0||_F and
                          of ||W||_1/numel over the edits (the paper's thesis: the norm explodes for MEMIT,
@@ -133,6 +145,117 @@ def plot_compare(files, path):
     plt.close(fig)
 
 
+def label_of(f):
+    return f"{attr(f, 'method')} ({attr(f, 'model_name')})"
+
+
+def panel_title(f):
+    return f"{label_of(f)} · {os.path.basename(attr(f, 'dataset'))}"
+
+
+def block_accuracy(f, n_blocks=10):
+    """[(first, last edit of the block, [mean efficacy of its edits made so far at each checkpoint])]"""
+    ck = f["checkpoints"]
+    eff = np.asarray(ck["efficacy"])  # (C, N), NaN: not yet edited
+    n_edits = np.asarray(ck["n_edits"])
+    width = eff.shape[1] if eff.ndim == 2 else 0
+    bounds = sorted(set(int(b * width / n_blocks) for b in range(n_blocks + 1)))
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        ys = []
+        for c, n in enumerate(n_edits):
+            made = eff[c, lo:min(hi, int(n))]
+            made = made[np.isfinite(made)]
+            ys.append(made.mean() if len(made) and lo < n else np.nan)
+        out.append((lo, hi - 1, np.asarray(ys)))
+    return n_edits, out
+
+
+def plot_forgetting(files, path):
+    fig, axes = plt.subplots(1, len(files), figsize=(5.5 * len(files), 4.2), squeeze=False)
+    for ax, f in zip(axes[0], files):
+        n_edits, blocks = block_accuracy(f)
+        cmap = plt.get_cmap("viridis")
+        for b, (lo, hi, ys) in enumerate(blocks):
+            ax.plot(n_edits, ys, ".-", color=cmap(b / max(1, len(blocks) - 1)), label=f"edits {lo + 1}-{hi + 1}")
+        ax.set_xlabel("edits made (checkpoint)")
+        ax.set_ylabel("efficacy of the block's edits")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_title(panel_title(f))
+    axes[0][-1].legend(fontsize="x-small", title="block", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("forgetting: the efficacy of each tenth of the edits as the run goes on")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_fig6(files, path):
+    fig, axes = plt.subplots(len(files), 2, figsize=(12, 3.2 * len(files)), squeeze=False)
+    for row, f in zip(axes, files):
+        e = f["edits"]
+        x = np.asarray(e["edit"]) + 1
+        if "target_prob_before" in e:
+            row[0].plot(x, np.asarray(e["target_prob_before"]), ".", markersize=3)
+        row[0].set_ylabel("P(new target), right before its edit")
+        row[0].set_ylim(0, 1)
+        names = [n for n in f["norms"].keys() if np.isfinite(np.asarray(f["norms"][n]["l1"])).any()]
+        if names:
+            xn = np.asarray(f["norms"][names[0]]["edit"]) + 1
+            row[1].plot(xn, np.mean([np.asarray(f["norms"][n]["l1"]) for n in names], axis=0))
+        row[1].set_ylabel("‖W‖₁ / numel (edited matrices)")
+        for ax in row:
+            ax.set_xlabel("edit")
+            ax.grid(alpha=0.3)
+            ax.set_title(panel_title(f))
+    fig.suptitle("target probability before each edit and the L1 norm of the edited layers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+MQD_TYPES = [("dg.json", "DG"), ("mq.json", "MQ"), ("tf.json", "T/F")]
+
+
+def final_scores(f):
+    """(efficacy, specificity) x100 of every edit at the last checkpoint, as kedit table computes them"""
+    ck = f["checkpoints"]
+    if len(ck["n_edits"]) == 0:
+        return None
+    n = int(ck["n_edits"][-1])
+    return tuple(100 * np.nanmean(np.asarray(ck[key])[-1, :n]) for key in ("efficacy", "specificity"))
+
+
+def plot_mqd(files, path):
+    """the paper's Fig. 3; False when no run edited an MQD file"""
+    scores = {}  # (method, type) -> (eff, spe)
+    for f in files:
+        kind = dict(MQD_TYPES).get(os.path.basename(attr(f, "dataset")))
+        s = final_scores(f) if kind else None
+        if s is not None:
+            scores[(label_of(f), kind)] = s
+    if not scores:
+        return False
+    methods = sorted({m for m, _ in scores})
+    fig, axes = plt.subplots(1, 2, figsize=(6 + 1.5 * len(methods), 4.2), squeeze=False)
+    width = 0.8 / len(MQD_TYPES)
+    for ax, i, name in ((axes[0][0], 0, "efficacy"), (axes[0][1], 1, "specificity")):
+        for t, (_, kind) in enumerate(MQD_TYPES):
+            ys = [scores.get((m, kind), (np.nan, np.nan))[i] for m in methods]
+            ax.bar(np.arange(len(methods)) + (t - 1) * width, ys, width, label=kind)
+        ax.set_xticks(np.arange(len(methods)))
+        ax.set_xticklabels(methods, fontsize="small")
+        ax.set_ylabel(f"{name} ×100, all edits at the end")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend()
+    fig.suptitle("MQD: editing with directly generated, multiple-choice and true/false targets")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="+", help="results files (.h5) written by kedit run")
@@ -161,6 +284,10 @@ def main():
             if fn(f, out) is not False:
                 written.append(out)
         print("\n".join(written))
+    for name, fn in (("forgetting.png", plot_forgetting), ("fig6.png", plot_fig6), ("mqd.png", plot_mqd)):
+        out = os.path.join(args.out, name)
+        if opened and fn(opened, out) is not False:
+            print(out)
     if len(opened) > 1:
         out = os.path.join(args.out, "compare.png")
         plot_compare(opened, out)

@@ -1,7 +1,8 @@
 /* Results files: written, closed, reopened and read back value for value; the status reads "complete"
  * only after results_mark_complete; resuming truncates to a checkpoint; missing, foreign, truncated and
  * schema-less files are refused with a message naming the file. Then `kedit table` (table_print) on
- * files written here, in its three formats, against means computed here from the values written;
+ * files written here, in its three formats, against means computed here from the values written, and
+ * its forgetting column against a hand computation;
  * results/plot.py on them when python3 has h5py and matplotlib; and the progress lines. */
 #include "file_read.h"
 #include "run/progress.h"
@@ -60,10 +61,11 @@ static int add_checkpoint(results *r, int row, long n, int run) {
 static const char *const templates[] = {"{}", "The city of Paris. {}", "Because of this, the \"quoted\" {}"};
 static const char *const matrices[] = {"layers.13.mlp_out", "layers.4.mlp_out"};
 
-/* a complete run of N_DONE edits with checkpoints after 2 and 5; not marked complete */
-static results *write_run(const char *path, const char *model, const char *method, int run) {
+/* a complete run of N_DONE edits of `dataset` with checkpoints after 2 and 5; not marked complete */
+static results *write_run_on(const char *path, const char *model, const char *method, int run, const char *dataset) {
     char err[1024];
     results_meta meta = meta_of(model, method);
+    meta.dataset = dataset;
     results *r = results_create(path, &meta, err, sizeof err);
     CHECK(r != NULL, "%s", err);
     if (!r) return NULL;
@@ -86,6 +88,10 @@ static results *write_run(const char *path, const char *model, const char *metho
         }
     }
     return r;
+}
+
+static results *write_run(const char *path, const char *model, const char *method, int run) {
+    return write_run_on(path, model, method, run, "zsre.json");
 }
 
 static void check_attr(results *r, const char *name, const char *want) {
@@ -326,7 +332,7 @@ static void test_table(void) {
     }
     char *csv = table_to_string(files, 3, TABLE_CSV, NULL, 0);
     // CSV: header, then runs grouped by model in order of first appearance: llama D4S, llama ROME, gpt MEMIT
-    const char *header = "model,method,file,status,Eff_2,Par_2,Spe_2,Avg_2,Eff_5,Par_5,Spe_5,Avg_5\n";
+    const char *header = "model,method,file,status,Eff_2,Par_2,Spe_2,Avg_2,Eff_5,Par_5,Spe_5,Avg_5,Fgt\n";
     CHECK(!strncmp(csv, header, strlen(header)), "csv header: %.80s", csv);
     const int order[3] = {0, 2, 1};
     char *line = strchr(csv, '\n');
@@ -345,7 +351,8 @@ static void test_table(void) {
     char want[256];
     snprintf(want, sizeof want, "| llama-2-7b | D4S | %.2f | %.2f | %.2f | %.2f |", expected_cell(0, 1, 5, 0),
              expected_cell(0, 1, 5, 1), expected_cell(0, 1, 5, 2), expected_cell(0, 1, 5, 3));
-    CHECK(strstr(md, "| model | method | 5: Eff | Par | Spe | Avg |") && strstr(md, "|---|---|---:|---:|---:|---:|"), "md header:\n%s", md);
+    CHECK(strstr(md, "| model | method | 5: Eff | Par | Spe | Avg | Fgt |") && strstr(md, "|---|---|---:|---:|---:|---:|---:|"),
+          "md header:\n%s", md);
     CHECK(strstr(md, want) != NULL, "md lacks \"%s\":\n%s", want, md);
     CHECK(strstr(md, "| gpt-j-6B | MEMIT* |") && strstr(md, "* run not complete"), "md marks the running run:\n%s", md);
     free(md);
@@ -359,21 +366,59 @@ static void test_table(void) {
     CHECK(table_print(stdout, missing, 1, TABLE_TEXT, NULL, 0, err, sizeof err) != 0 && strstr(err, "absent.h5"), "%s", err);
 }
 
+/* Fgt, by hand: 4 edits scored 1, 1, 0.5, 1 right after each; at the last checkpoint (after 4 edits) 0.5,
+ * 0, NaN, 1: forgetting (0.5 + 1 + 0) / 3 = 0.5 (the NaN pair left out), ×100 = 50.00; the earlier
+ * checkpoint does not count. A run without a checkpoint shows "-". */
+static void test_table_forgetting(void) {
+    char path[512], path2[512], err[1024];
+    results_meta meta = meta_of("tiny", "MEMIT");
+    meta.n_edits = 4;
+    results *r = results_create(tmp_path(path, sizeof path, "forget.h5"), &meta, err, sizeof err);
+    results *r2 = results_create(tmp_path(path2, sizeof path2, "forget_none.h5"), &meta, err, sizeof err);
+    CHECK(r && r2, "%s", err);
+    if (!r || !r2) return;
+    const double after[4] = {1, 1, 0.5, 1}, early[2] = {0, 0}, last[4] = {0.5, 0, NAN, 1};
+    for (int i = 0; i < 4; i++) {
+        edit_row e = edit_of(i);
+        e.efficacy = after[i];
+        CHECK(results_append_edit(r, &e) == 0 && results_append_edit(r2, &e) == 0, "%s", results_error(r));
+        if (i == 1) {
+            checkpoint_row c = {2, early, early, early, NAN, NAN, 1.0};
+            CHECK(results_append_checkpoint(r, &c) == 0, "%s", results_error(r));
+        }
+    }
+    checkpoint_row c = {4, last, last, last, NAN, NAN, 2.0};
+    CHECK(results_append_checkpoint(r, &c) == 0, "%s", results_error(r));
+    results_mark_complete(r);
+    results_close(r);
+    results_close(r2);
+    const char *files[2] = {path, path2};
+    char *csv = table_to_string(files, 2, TABLE_CSV, NULL, 0);
+    CHECK(strstr(csv, "\ntiny,MEMIT,") && strstr(csv, ",50.00\n"), "forgetting 50.00 expected:\n%s", csv);
+    char *row2 = strstr(csv, "forget_none.h5");
+    CHECK(row2 && strstr(row2, ",-\n"), "a run without checkpoints: \"-\" expected:\n%s", csv);
+    free(csv);
+}
+
 static void test_plot(void) {
     if (system("python3 -c 'import h5py, matplotlib' >/dev/null 2>&1") != 0)
         SKIP("python3 with h5py and matplotlib not available (pip install h5py matplotlib)");
-    char path[512], path2[512], out[512], cmd[2200];
+    char path[512], path2[512], out[512], cmd[3000];
     tmp_path(path, sizeof path, "plot.h5");
     results *r = write_run(path, "gpt-j-6B", "d4s", 0);
     results_close(r);
     tmp_path(path2, sizeof path2, "plot_memit.h5");
     r = write_run(path2, "gpt-j-6B", "memit", 1);
     results_close(r);
+    char dg[512], tf[512];
+    results_close(write_run_on(tmp_path(dg, sizeof dg, "plot_dg.h5"), "gpt-j-6B", "memit", 2, "mqd/dg.json"));
+    results_close(write_run_on(tmp_path(tf, sizeof tf, "plot_tf.h5"), "gpt-j-6B", "memit", 3, "mqd/tf.json"));
     tmp_path(out, sizeof out, "plots");
-    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' '%s' --out '%s'", path, path2, out);
+    snprintf(cmd, sizeof cmd, "MPLBACKEND=Agg python3 results/plot.py '%s' '%s' '%s' '%s' --out '%s'", path, path2, dg, tf,
+             out);
     CHECK(system(cmd) == 0, "%s failed", cmd);
     const char *pngs[] = {"plot_norms.png", "plot_target_prob.png", "plot_retention.png", "plot_memit_norms.png",
-                          "compare.png"};
+                          "compare.png", "forgetting.png", "fig6.png", "mqd.png"};
     for (size_t i = 0; i < sizeof pngs / sizeof *pngs; i++) {
         char png[700];
         snprintf(png, sizeof png, "%s/%s", out, pngs[i]);
@@ -423,6 +468,7 @@ int main(void) {
     RUN(test_resume);
     RUN(test_bad_files);
     RUN(test_table);
+    RUN(test_table_forgetting);
     RUN(test_plot);
     RUN(test_progress);
     if (*dir) test_remove_dir(dir);

@@ -16,6 +16,7 @@ typedef struct run_summary {
     long n_ck;
     long *ck;           /* n_ck: edits at each checkpoint */
     double (*score)[4]; /* n_ck × {Eff, Par, Spe, Avg}, ×100 */
+    double forgetting;  /* ×100; NaN without a checkpoint (forgetting below) */
 } run_summary;
 
 static void summary_free(run_summary *s) {
@@ -38,6 +39,20 @@ static double finite_mean(const double *x, long n) {
     return k ? sum / (double)k : NAN;
 }
 
+/* Mean forgetting (results/README.md): over the edits j scored at the last checkpoint, the efficacy of edit
+ * j right after it (/edits/efficacy[j]) minus its efficacy at the last checkpoint, ×100; pairs with a NaN
+ * are left out. */
+static double forgetting(const double *after_edit, long n_edit_rows, const double *last_row, long n) {
+    double sum = 0;
+    long k = 0;
+    for (long j = 0; j < n && j < n_edit_rows; j++)
+        if (isfinite(after_edit[j]) && isfinite(last_row[j])) {
+            sum += after_edit[j] - last_row[j];
+            k++;
+        }
+    return k ? 100 * sum / (double)k : NAN;
+}
+
 static int summarize(const char *file, run_summary *s, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     s->file = file;
@@ -46,9 +61,10 @@ static int summarize(const char *file, run_summary *s, char *err, size_t errlen)
     s->model = results_attr_str(r, "model_name");
     s->method = results_attr_str(r, "method");
     s->status = results_attr_str(r, "status");
-    double *n_edits = NULL, *m[3] = {NULL, NULL, NULL};
-    long rows, cols, width = 0;
+    double *n_edits = NULL, *m[3] = {NULL, NULL, NULL}, *after_edit = NULL;
+    long rows, cols, width = 0, n_edit_rows = 0;
     int rc = results_read(r, "/checkpoints/n_edits", &n_edits, &s->n_ck, &cols);
+    if (!rc) rc = results_read(r, "/edits/efficacy", &after_edit, &n_edit_rows, &cols);
     static const char *const paths[3] = {"/checkpoints/efficacy", "/checkpoints/paraphrase", "/checkpoints/specificity"};
     for (int i = 0; i < 3 && !rc; i++) {
         rc = results_read(r, paths[i], &m[i], &rows, &width);
@@ -68,8 +84,11 @@ static int summarize(const char *file, run_summary *s, char *err, size_t errlen)
             for (int i = 0; i < 3; i++) s->score[c][i] = 100 * finite_mean(m[i] + c * width, n); // all n edits so far
             s->score[c][3] = (s->score[c][0] + s->score[c][1] + s->score[c][2]) / 3;
         }
+        long last = s->n_ck - 1, n_last = last < 0 ? 0 : s->ck[last] < width ? s->ck[last] : width;
+        s->forgetting = last < 0 ? NAN : forgetting(after_edit, n_edit_rows, m[0] + last * width, n_last);
     }
     free(n_edits);
+    free(after_edit);
     for (int i = 0; i < 3; i++) free(m[i]);
     results_close(r);
     if (rc) summary_free(s);
@@ -138,6 +157,10 @@ static void fill_rows(grid *g, const run_summary *s, const int *order, int n, co
                 put(g, r, c++, num);
             }
         }
+        char num[32];
+        if (isfinite(x->forgetting)) snprintf(num, sizeof num, "%.2f", x->forgetting);
+        else snprintf(num, sizeof num, "-");
+        put(g, r, c++, num);
     }
 }
 
@@ -229,7 +252,7 @@ int table_print(FILE *out, const char *const *files, int n_files, table_format f
         }
         with_run |= fmt == TABLE_CSV;
         grid g = {.rows = n + 1, .n_labels = 2 + with_run + (fmt == TABLE_CSV)};
-        g.cols = g.n_labels + 4 * n_ck;
+        g.cols = g.n_labels + 4 * n_ck + 1; // the last: forgetting
         g.cell = malloc((size_t)g.rows * sizeof(char **));
         for (int r = 0; r < g.rows; r++) g.cell[r] = calloc((size_t)g.cols, sizeof(char *));
         int c = 0;
@@ -245,8 +268,11 @@ int table_print(FILE *out, const char *const *files, int n_files, table_format f
                 else snprintf(head, sizeof head, "%s", metric_names[i]);
                 put(&g, 0, c++, head);
             }
+        put(&g, 0, c++, "Fgt");
         fill_rows(&g, s, order, n, ck, n_ck, fmt, with_run);
         print_grid(out, &g, fmt, ck, n_ck);
+        if (fmt != TABLE_CSV)
+            fprintf(out, "\nFgt: mean forgetting, efficacy right after each edit minus at the last checkpoint\n");
         if (incomplete && fmt != TABLE_CSV) fprintf(out, "\n* run not complete (status \"running\"): partial numbers\n");
         for (int r = 0; r < g.rows; r++) {
             for (int cc = 0; cc < g.cols; cc++) free(g.cell[r][cc]);

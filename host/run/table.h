@@ -1,6 +1,8 @@
 /* The paper's Table 2 from results files: one row per run (model × method), for each checkpoint N the
  * mean over the first N edits of efficacy, paraphrase and specificity re-evaluated after N edits, and
- * their average, ×100 with two decimals; as aligned text, Markdown or CSV. */
+ * their average, ×100 with two decimals, and a last column Fgt, the run's mean forgetting (efficacy right
+ * after each edit minus at the run's last checkpoint, results/README.md); as aligned text, Markdown or
+ * CSV. */
 #ifndef KEDIT_TABLE_H
 #define KEDIT_TABLE_H
 

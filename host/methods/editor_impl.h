@@ -4,6 +4,7 @@
 #define KEDIT_EDITOR_IMPL_H
 
 #include "compute_z.h"
+#include "delta_factors.h"
 #include "editor.h"
 #include "phase_clock.h"
 #include "run/metrics.h"
@@ -42,6 +43,7 @@ struct editor {
     cov_info *cov;    /* E, valid where C came from cov_get */
     bool *cov_known;
     double **delta;   /* E device (d, d_ff): the method's last Δ (edits_w_out), else NULL */
+    delta_factors *fac; /* E: the factors of the last edit call's Δ (ROME, MEMIT, PMET; n 0 otherwise) */
     double *inc_fro;  /* E: ‖ΔW‖_F of the last edit call, per matrix */
     char (*names)[EDITOR_NAME_LEN]; /* E matrix names */
     void *priv;       /* the method's own state: d4s_state (D4S), ft_state (FT), grace_state (GRACE) */

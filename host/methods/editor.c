@@ -222,6 +222,7 @@ int editor_n_layers(const editor *e) { return e->E; }
 int editor_layer(const editor *e, int i) { return e->hp.layers[i]; }
 const double *editor_last_delta(const editor *e, int i) { return e->delta ? e->delta[i] : NULL; }
 const float *editor_w0(const editor *e, int i) { return e->W0 ? e->W0[i] : NULL; }
+const float *editor_cov(const editor *e, int i) { return e->C[i]; }
 const ctx_templates *editor_templates(const editor *e) { return &e->templates; }
 const cov_info *editor_cov_info(const editor *e, int i) { return e->cov_known[i] ? &e->cov[i] : NULL; }
 d4s_state *editor_d4s(editor *e) { return e->hp.method == METHOD_D4S ? e->priv : NULL; }

@@ -1,0 +1,78 @@
+/* The resume state's cost at real scale (run/run_state.h): bytes per edit and seconds per state write
+ * (checksum, write, fsync, rename, fsync of the folder) for GPT-J-6B (d 4096, d_ff 16384) and Llama-2-7B
+ * (d 4096, d_ff 11008) with the reference layers of configs/<method>_<model>.json. The record sizes follow
+ * editor_journal's layout for one request per edit: ROME, MEMIT and PMET E·(12 + 8(d + d_ff)), D4S
+ * 4 + 8(d + E·d_ff), FT a snapshot of its matrix and bias 4·d_ff·(d + 1) (approximately: its small header
+ * aside), plus 12E + 96 bytes of headers and checksum (test_run checks the MEMIT size on a real run).
+ * Random bytes stand in for the factors; the folder is in $TMPDIR (default /tmp), the disk a results
+ * folder would be on.
+ *   usage: bench_state [writes per shape]   (default 20; FT's 256 MiB snapshot: 3) */
+#include "run/run_state.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+typedef struct shape {
+    const char *model, *method;
+    long d, d_ff, E; /* E: edited layers */
+    int kind;        /* 0: factors, 1: D4S log record, 2: FT snapshot */
+} shape;
+
+static size_t record_bytes(const shape *s) {
+    size_t payload = s->kind == 0   ? (size_t)s->E * (12 + 8 * (s->d + s->d_ff))
+                     : s->kind == 1 ? 4 + 8 * (size_t)(s->d + s->E * s->d_ff)
+                                    : 4 * (size_t)s->d_ff * (s->d + 1);
+    return payload + 12 * (size_t)s->E + 96;
+}
+
+int main(int argc, char **argv) {
+    int writes = argc > 1 ? atoi(argv[1]) : 20;
+    if (writes < 1) writes = 1;
+    static const shape shapes[] = {
+        {"GPT-J-6B", "ROME", 4096, 16384, 1, 0},       {"GPT-J-6B", "MEMIT/PMET", 4096, 16384, 6, 0},
+        {"GPT-J-6B", "D4S", 4096, 16384, 6, 1},        {"GPT-J-6B", "FT-L", 4096, 16384, 1, 2},
+        {"Llama-2-7B", "ROME", 4096, 11008, 1, 0},     {"Llama-2-7B", "MEMIT/PMET", 4096, 11008, 5, 0},
+        {"Llama-2-7B", "D4S", 4096, 11008, 5, 1},      {"Llama-2-7B", "FT-L", 4096, 11008, 1, 2},
+    };
+    const char *t = getenv("TMPDIR");
+    char dir[512], results[600], err[1024];
+    snprintf(dir, sizeof dir, "%s/kedit_bench_state_XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(results, sizeof results, "%s/run.h5", dir);
+    printf("%-11s %-11s %7s %14s %16s\n", "model", "method", "layers", "bytes/edit", "ms/state write");
+    int rc = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes && !rc; i++) {
+        const shape *s = &shapes[i];
+        size_t n = record_bytes(s);
+        unsigned char *rec = malloc(n);
+        uint64_t x = 0x9E3779B97F4A7C15ull * (i + 1);
+        for (size_t j = 0; j < n; j++) rec[j] = (unsigned char)((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+        run_state *st = run_state_create(results, "0123456789abcdef0123456789abcdef", err, sizeof err);
+        int k = s->kind == 2 && writes > 3 ? 3 : writes;
+        double t0 = now();
+        for (int w = 0; w < k && st && !rc; w++) rc = run_state_write(st, w + 1, rec, n, s->kind == 2, err, sizeof err);
+        double per = (now() - t0) / k;
+        if (!st || rc) {
+            fprintf(stderr, "bench_state: %s\n", err);
+            rc = 1;
+        } else printf("%-11s %-11s %7ld %14zu %16.2f\n", s->model, s->method, s->E, n, 1e3 * per);
+        run_state_close(st);
+        run_state_remove(results);
+        free(rec);
+    }
+    rmdir(dir);
+    return rc;
+}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -517,6 +518,12 @@ results *results_open(const char *path, bool writable, char *err, size_t errlen)
             fail(r, "inconsistent: %s has %ld rows, /edits/edit %ld", p, rows, n);
             return give_up(r, err, errlen);
         }
+    }
+    if (writable) { // a publish cut short between its link and its unlink leaves the same file twice
+        char *part = results_part_path(path);
+        struct stat a, b;
+        if (stat(part, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) unlink(part);
+        free(part);
     }
     if (n < 0 || (writable && attr_put_str(r->file, "status", "running"))) {
         if (n >= 0) fail(r, "cannot update the status attribute");

@@ -130,7 +130,7 @@ static void add_file_digest(run *r, const char *name, const char *path) {
     cJSON_AddStringToObject(r->digest_paths, name, path);
 }
 
-/* the digests of the inputs read from files (the covariances are added by digest_covariances) */
+/* the digests of the inputs read from files (the statistics are added by digest_statistics) */
 static void digest_inputs(run *r) {
     run_config *c = r->c;
     r->digests = cJSON_CreateObject();
@@ -145,12 +145,12 @@ static void digest_inputs(run *r) {
     const char *tp = c->tokenizer_path ? c->tokenizer_path : c->model_path;
     if (regular_file(tp)) add_file_digest(r, "tokenizer", tp);
     add_file_digest(r, "dataset", c->dataset_path);
-    if (c->stats_corpus) add_file_digest(r, "corpus", c->stats_corpus);
     if (c->ppl_text) add_file_digest(r, "perplexity_text", c->ppl_text);
 }
 
-/* the covariances the editor uses (after the statistics cache or corpus and their regularisation) */
-static void digest_covariances(run *r, cJSON *into) {
+/* the covariances the editor uses (after the statistics cache or corpus and their regularisation) and,
+ * where it uses any, the corpus they come from */
+static void digest_statistics(run *r, cJSON *into) {
     size_t nn = (size_t)r->m.cfg.d_ff * r->m.cfg.d_ff;
     unsigned long long h = digest_start();
     float *host = NULL;
@@ -162,6 +162,10 @@ static void digest_covariances(run *r, cJSON *into) {
         h = digest_more(h, host, nn * sizeof(float));
     }
     if (host) digest_add(into, "covariance", h);
+    if (host && r->c->stats_corpus) {
+        digest_add_file(into, "corpus", r->c->stats_corpus);
+        cJSON_AddStringToObject(r->digest_paths, "corpus", r->c->stats_corpus);
+    }
     free(host);
 }
 
@@ -262,16 +266,18 @@ static int prepare_editor(run *r) {
 
 /* ---- the durable state (run/run_state.h): the record of every edit call, or a snapshot ---- */
 
-/* a fresh run: the digests (with the covariances) recorded and the file published under its name; a
+/* a fresh run: the digests (with the statistics) recorded and the file published under its name; a
  * resumed one: the covariances checked */
 static int start_or_verify(run *r) {
     cJSON *cov = cJSON_CreateObject();
-    digest_covariances(r, cov);
+    digest_statistics(r, cov);
     int rc = 0;
     if (r->o->resume) rc = check_digests(r, cov);
     else {
-        if (cJSON_GetObjectItem(cov, "covariance"))
-            cJSON_AddItemToObject(r->digests, "covariance", cJSON_DetachItemFromObject(cov, "covariance"));
+        for (cJSON *d; (d = cov->child);) {
+            cJSON_DetachItemViaPointer(cov, d);
+            cJSON_AddItemToObject(r->digests, d->string, d);
+        }
         char *text = cJSON_PrintUnformatted(r->digests);
         rc = results_set_attr_str(r->res, "input_digests", text) || results_publish(r->res);
         free(text);

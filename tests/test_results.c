@@ -250,6 +250,19 @@ static void test_bad_files(void) {
     CHECK(results_open(tmp_path(bad, sizeof bad, "absent.h5"), false, err, sizeof err) == NULL && strstr(err, bad) &&
               strstr(err, "cannot open"),
           "missing: %s", err);
+    // a file never published: only its .part exists; results_open says so, results_create replaces it
+    r = results_create(tmp_path(bad, sizeof bad, "unpublished.h5"), &meta, err, sizeof err);
+    CHECK(r != NULL, "%s", err);
+    results_close(r); // as a run killed before publishing leaves it
+    CHECK(results_open(bad, false, err, sizeof err) == NULL && strstr(err, "before its first edit") &&
+              strstr(err, "unpublished.h5.part"),
+          "unpublished: %s", err);
+    r = results_create(bad, &meta, err, sizeof err);
+    CHECK(r != NULL && results_publish(r) == 0, "replacing the .part: %s", r ? results_error(r) : err);
+    results_close(r);
+    char part[600];
+    snprintf(part, sizeof part, "%s.part", bad);
+    CHECK(access(bad, F_OK) == 0 && access(part, F_OK) != 0, "after publishing: %s and no %s", bad, part);
     FILE *f = fopen(tmp_path(bad, sizeof bad, "text.h5"), "w");
     fputs("this is not HDF5\n", f);
     fclose(f);
@@ -281,6 +294,40 @@ static void test_bad_files(void) {
     meta.n_edits = 0;
     CHECK(results_create(tmp_path(bad, sizeof bad, "empty.h5"), &meta, err, sizeof err) == NULL && strstr(err, "at least one"),
           "zero planned edits: %s", err);
+}
+
+/* every dataset carries HDF5's Fletcher-32 checksum: a byte flipped in a chunk of /edits/efficacy makes
+ * its read an error naming the file and the dataset, not a wrong number */
+static void test_fletcher32(void) {
+    char path[512], err[1024];
+    tmp_path(path, sizeof path, "checksummed.h5");
+    results_close(write_run(path, "m", "memit", 0));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "/edits/efficacy", H5P_DEFAULT);
+    hid_t dcpl = H5Dget_create_plist(d);
+    unsigned flags, conf;
+    size_t nv = 0;
+    CHECK(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nv, NULL, 0, NULL, &conf) >= 0,
+          "/edits/efficacy has no Fletcher-32 filter");
+    hsize_t at[1] = {0}, size = 0;
+    haddr_t addr = 0;
+    CHECK(H5Dget_chunk_info_by_coord(d, at, &flags, &addr, &size) >= 0 && size > 0, "chunk of /edits/efficacy");
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    int c = -1;
+    if (fp && fseek(fp, (long)addr + 8, SEEK_SET) == 0 && (c = fgetc(fp)) != EOF && fseek(fp, (long)addr + 8, SEEK_SET) == 0)
+        fputc(c ^ 0x10, fp);
+    if (fp) fclose(fp);
+    CHECK(c >= 0, "flip a byte of the chunk at %llu", (unsigned long long)addr);
+    results *r = results_open(path, false, err, sizeof err);
+    double *v = NULL;
+    long rows, cols;
+    CHECK(!r || (results_read(r, "/edits/efficacy", &v, &rows, &cols) != 0 && strstr(results_error(r), "/edits/efficacy") &&
+                 strstr(results_error(r), path)),
+          "a damaged chunk was read: %s", r ? results_error(r) : err);
+    free(v);
+    results_close(r);
 }
 
 /* the table's cell for (run, checkpoint row, metric): the mean of the first n scores × 100 */
@@ -412,6 +459,7 @@ int main(void) {
     RUN(test_roundtrip);
     RUN(test_resume);
     RUN(test_bad_files);
+    RUN(test_fletcher32);
     RUN(test_table);
     RUN(test_plot);
     RUN(test_progress);

@@ -5,9 +5,15 @@
  * 4 + 8(d + E·d_ff), FT a snapshot of its matrix and bias 4·d_ff·(d + 1) (approximately: its small header
  * aside), plus 12E + 96 bytes of headers and checksum (test_run checks the MEMIT size on a real run).
  * Random bytes stand in for the factors; the folder is in $TMPDIR (default /tmp), the disk a results
- * folder would be on.
+ * folder would be on. Then the size of a results file after 1,000 edits written as a run writes it (a row
+ * per edit, the norms of 6 matrices, a checkpoint every 100 edits, a flush after every edit), and the
+ * seconds its writes took.
  *   usage: bench_state [writes per shape]   (default 20; FT's 256 MiB snapshot: 3) */
+#include "run/results_h5.h"
 #include "run/run_state.h"
+
+#include <math.h>
+#include <sys/stat.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +39,44 @@ static size_t record_bytes(const shape *s) {
                      : s->kind == 1 ? 4 + 8 * (size_t)(s->d + s->E * s->d_ff)
                                     : 4 * (size_t)s->d_ff * (s->d + 1);
     return payload + 12 * (size_t)s->E + 96;
+}
+
+#define N_EDITS 1000
+#define N_MATRICES 6
+#define CHECKPOINT_EVERY 100
+
+/* a results file of N_EDITS edits as a run writes it; its size in bytes, or −1 */
+static long results_size(const char *path, double *seconds) {
+    char err[1024];
+    results_meta meta = {.config_json = "{}", .method = "memit", .model_path = "gpt-j-6B", .model_checksum = "0",
+                         .dataset = "zsre.json", .protocol = "easyedit", .device = "cpu",
+                         .run_id = "0123456789abcdef0123456789abcdef", .n_edits = N_EDITS};
+    double t0 = now();
+    results *r = results_create(path, &meta, err, sizeof err);
+    int rc = !r || results_publish(r);
+    static double scores[3][N_EDITS];
+    for (long i = 0; i < N_EDITS && !rc; i++) {
+        edit_row e = {.edit = i, .case_id = i, .efficacy = 1, .paraphrase = 0.5, .specificity = 0.75,
+                      .target_prob_pre = 0.01, .target_prob_before = 0.02, .target_prob_post = 0.9, .t_z = 1,
+                      .t_keys = 0.1, .t_solve = 0.2, .t_apply = 0.01, .t_eval = 0.3, .peak_rss = 1 << 30};
+        rc = results_append_edit(r, &e);
+        for (int m = 0; m < N_MATRICES && !rc; m++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer%d.mlp_out", 3 + m);
+            norm_row n = {1e-4 * i, 0.1 * i, 0.1, 0.02, NAN, NAN};
+            rc = results_append_norms(r, name, i, &n);
+        }
+        for (int k = 0; k < 3; k++) scores[k][i] = 0.5;
+        checkpoint_row c = {i + 1, scores[0], scores[1], scores[2], 30, 25, (double)i};
+        if (!rc && (i + 1) % CHECKPOINT_EVERY == 0) rc = results_append_checkpoint(r, &c);
+        if (!rc) rc = results_flush(r);
+    }
+    if (!rc) rc = results_mark_complete(r);
+    if (rc) fprintf(stderr, "bench_state: %s\n", r ? results_error(r) : err);
+    results_close(r);
+    *seconds = now() - t0;
+    struct stat sb;
+    return rc || stat(path, &sb) ? -1 : (long)sb.st_size;
 }
 
 int main(int argc, char **argv) {
@@ -73,6 +117,12 @@ int main(int argc, char **argv) {
         run_state_remove(results);
         free(rec);
     }
+    double sec = 0;
+    long size = rc ? -1 : results_size(results, &sec);
+    if (size < 0) rc = 1;
+    else printf("\nresults file after %d edits (%d matrices, a checkpoint every %d, a flush after every edit): %ld "
+                "bytes, written in %.2f s\n", N_EDITS, N_MATRICES, CHECKPOINT_EVERY, size, sec);
+    unlink(results);
     rmdir(dir);
     return rc;
 }

@@ -7,7 +7,6 @@
 #include "editor_impl.h"
 #include "keys.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 

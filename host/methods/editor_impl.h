@@ -31,7 +31,7 @@ typedef struct edit_method_ops {
      * editor's W_out against W₀ */
     int (*norms)(const editor *e, int i, layer_norms *out);
     bool needs_cov;   /* λC for every edited layer (ROME: only with mom2_adjustment) */
-    bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ, restores and saves them */
+    bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ and restores them */
 } edit_method_ops;
 
 #define EDITOR_NAME_LEN 32

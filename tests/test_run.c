@@ -13,6 +13,7 @@
 #include "test_files.h"
 #include "tokenizer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -645,11 +646,12 @@ static void test_unstarted_file(void) {
 /* runs kedit with argv, its output discarded, and sends SIGKILL after us microseconds (if still running);
  * returns the exit status, 128 + 9 when killed */
 static int kedit_killed_after(const char *const *argv, long us) {
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        FILE *null = freopen("/dev/null", "w", stdout);
-        (void)null;
-        dup2(1, 2);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
         const char *args[32] = {KEDIT};
         int n = 1;
         for (; argv[n - 1] && n < 31; n++) args[n] = argv[n - 1];

@@ -202,8 +202,11 @@ static int open_results(run *r) {
     digest_inputs(r);
     if (r->o->resume) {
         r->path = r->o->resume;
-        r->res = results_open(r->path, true, r->err, sizeof r->err);
+        r->res = results_open(r->path, false, r->err, sizeof r->err); // checked before anything is written
         if (!r->res || check_resumed_file(r)) return -1;
+        results_close(r->res);
+        r->res = results_open(r->path, true, r->err, sizeof r->err);
+        if (!r->res) return -1;
         r->st = run_state_open(r->path, r->run_id, r->err, sizeof r->err);
         return r->st ? 0 : -1;
     }

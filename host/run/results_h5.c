@@ -429,15 +429,17 @@ static int sync_parent(const char *path) {
 int results_publish(results *r) {
     if (!r->part) return 0;
     if (results_flush(r)) return -1;
-    H5Fclose(r->file); // closed, synced and renamed: the name only ever shows a whole file
+    H5Fclose(r->file); // closed, synced and linked: the name only ever shows a whole file
     r->file = -1;
     int fd = open(r->part, O_RDWR);
     int rc = fd < 0 || fsync(fd);
     if (fd >= 0) close(fd);
-    if (!rc && link(r->part, r->path)) // unlike rename, never replaces a file created meanwhile
-        return errno == EEXIST ? fail(r, "exists already (created while this run started)")
-                               : fail(r, "cannot create (%s)", strerror(errno));
-    if (rc || unlink(r->part) || sync_parent(r->path)) return fail(r, "cannot publish %s (%s)", r->part, strerror(errno));
+    if (rc) return fail(r, "cannot sync %s (%s)", r->part, strerror(errno));
+    if (link(r->part, r->path) == 0) rc = unlink(r->part); // unlike rename, never replaces a file created meanwhile
+    else if (errno == EEXIST || access(r->path, F_OK) == 0) return fail(r, "exists already (created while this run started)");
+    else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) rc = rename(r->part, r->path); // no hard links
+    else return fail(r, "cannot create (%s)", strerror(errno));
+    if (rc || sync_parent(r->path)) return fail(r, "cannot publish %s (%s)", r->part, strerror(errno));
     free(r->part);
     r->part = NULL;
     r->file = H5Fopen(r->path, H5F_ACC_RDWR, H5P_DEFAULT);

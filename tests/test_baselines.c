@@ -650,7 +650,7 @@ static void pmet_case(const char *name) {
         }
         pmet_apply_ctx ac = {&m, &r, name, k, layers, delta, 0};
         pmet_z_result zr2;
-        CHECK(pmet_edit(&m, &p, 1, &zo, E, layers, C, lambda, delta, pmet_apply, &ac, NULL, &zr2, err, sizeof err) == 0,
+        CHECK(pmet_edit(&m, &p, 1, &zo, E, layers, C, lambda, delta, NULL, pmet_apply, &ac, NULL, &zr2, err, sizeof err) == 0,
               "%s", err);
         CHECK(zr2.passes == zr.passes && zr2.prob_final == zr.prob_final, "pmet_edit's target vectors differ");
         worst[2] = fmax(worst[2], ac.worst);

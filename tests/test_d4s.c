@@ -138,7 +138,7 @@ static void test_d4s_equals_batch_solve(void) {
     double *Ki = malloc((size_t)T * d_ff * sizeof(double)), *D = be->alloc((size_t)d * d_ff * sizeof(double));
     for (int i = 0; i < E; i++) {
         for (int t = 0; t < T; t++) memcpy(Ki + (size_t)t * d_ff, Kall + ((size_t)t * E + i) * d_ff, d_ff * sizeof(double));
-        CHECK(!memit_delta(be, d, d_ff, T, Ki, R, C[i], lambda, (double)(E - i), D, err, sizeof err), "%s", err);
+        CHECK(!memit_delta(be, d, d_ff, T, Ki, R, C[i], lambda, (double)(E - i), D, NULL, err, sizeof err), "%s", err);
         double *want = delta_host(be, D, d, d_ff);
         for (int s = 0; s < 2; s++) {
             double *got = delta_host(be, d4s_delta(st[s], i), d, d_ff);
@@ -168,7 +168,7 @@ static void test_first_edit_is_memit(void) {
     fill_gauss(r, (size_t)d, 1.0);
     fill_gauss(k, (size_t)d_ff, 3.0);
     double *D = be->alloc((size_t)d * d_ff * sizeof(double));
-    CHECK(!memit_delta(be, d, d_ff, 1, k, r, C, lambda, 1.0, D, err, sizeof err), "%s", err);
+    CHECK(!memit_delta(be, d, d_ff, 1, k, r, C, lambda, 1.0, D, NULL, err, sizeof err), "%s", err);
     double *want = delta_host(be, D, d, d_ff);
     for (int path = 0; path < 2; path++) {
         d4s_opts o = {path ? D4S_INCREMENTAL : D4S_EXACT, 0, false};

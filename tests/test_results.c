@@ -69,6 +69,8 @@ static results *write_run_on(const char *path, const char *model, const char *me
     results *r = results_create(path, &meta, err, sizeof err);
     CHECK(r != NULL, "%s", err);
     if (!r) return NULL;
+    CHECK(access(path, F_OK) != 0, "%s exists before it is published", path);
+    CHECK(results_publish(r) == 0 && access(path, F_OK) == 0, "publish: %s", results_error(r));
     CHECK(results_set_templates(r, templates, 3) == 0, "%s", results_error(r));
     for (int i = 0; i < N_DONE; i++) {
         edit_row e = edit_of(i);
@@ -77,13 +79,8 @@ static results *write_run_on(const char *path, const char *model, const char *me
             norm_row nr = norm_of(m, i);
             CHECK(results_append_norms(r, matrices[m], i, &nr) == 0, "%s", results_error(r));
         }
-        double state[3] = {i, 2.0 * i, -1.0 * i};
-        CHECK(results_append_row(r, "d4s_log", state, 3) == 0, "%s", results_error(r));
         if (i == 1 || i == 4) {
             CHECK(add_checkpoint(r, i == 1 ? 0 : 1, i + 1, run) == 0, "%s", results_error(r));
-            char blob[32];
-            int n = snprintf(blob, sizeof blob, "state after %d", i + 1);
-            CHECK(results_write_blob(r, "factor", blob, (size_t)n) == 0, "%s", results_error(r));
             CHECK(results_flush(r) == 0, "%s", results_error(r));
         }
     }
@@ -92,6 +89,12 @@ static results *write_run_on(const char *path, const char *model, const char *me
 
 static results *write_run(const char *path, const char *model, const char *method, int run) {
     return write_run_on(path, model, method, run, "zsre.json");
+}
+
+/* the last planned edit's row, then the status "complete" (which needs every planned edit) */
+static int complete_run(results *r) {
+    edit_row e = edit_of(N_DONE);
+    return results_append_edit(r, &e) || results_mark_complete(r);
 }
 
 static void check_attr(results *r, const char *name, const char *want) {
@@ -182,27 +185,25 @@ static void test_roundtrip(void) {
         free(t[i]);
     }
     free(t);
-    double *st;
-    int width;
-    CHECK(results_read_rows(r, "d4s_log", &st, &rows, &width) == 0 && rows == N_DONE && width == 3, "d4s_log %ld × %d",
-          rows, width);
-    CHECK(rows == N_DONE && st[3 * 4 + 1] == 8.0 && st[3 * 4 + 2] == -4.0, "d4s_log row 4");
-    free(st);
-    void *blob;
-    size_t nb;
-    CHECK(results_read_blob(r, "factor", &blob, &nb) == 0 && nb == 13 && !memcmp(blob, "state after 5", 13),
-          "blob: %zu bytes", nb);
-    free(blob);
     CHECK(results_read(r, "/edits/nothing", &ret, &rows, &cols) != 0 && strstr(results_error(r), "/edits/nothing") &&
               strstr(results_error(r), path),
           "missing dataset: %s", results_error(r));
     results_close(r);
 
     r = results_open(path, true, err, sizeof err);
-    CHECK(r && results_mark_complete(r) == 0, "%s", r ? results_error(r) : err);
+    CHECK(r && results_mark_complete(r) != 0 && strstr(results_error(r), "5 edits of the 6 planned"),
+          "complete with 5 of 6 edits: %s", r ? results_error(r) : err);
+    CHECK(r && complete_run(r) == 0, "%s", r ? results_error(r) : err);
     results_close(r);
     r = results_open(path, false, err, sizeof err);
     if (r) check_attr(r, "status", "complete");
+    results_close(r);
+    // a "complete" file with fewer edits than planned (an edited n_edits_planned) is refused
+    r = results_open(path, true, err, sizeof err);
+    if (r) results_set_attr_double(r, "n_edits_planned", 7), results_set_attr_str(r, "status", "complete");
+    results_close(r);
+    r = results_open(path, false, err, sizeof err);
+    CHECK(!r && strstr(err, "inconsistent") && strstr(err, "6 edits of the 7 planned"), "%s", r ? "opened" : err);
     results_close(r);
 }
 
@@ -210,7 +211,6 @@ static void test_resume(void) {
     char path[512], err[1024];
     tmp_path(path, sizeof path, "resume.h5");
     results *r = write_run(path, "gpt2-xl", "memit", 0);
-    CHECK(r && results_mark_complete(r) == 0, "write");
     results_close(r);
     r = results_open(path, true, err, sizeof err);
     CHECK(r != NULL, "%s", err);
@@ -218,20 +218,14 @@ static void test_resume(void) {
     check_attr(r, "status", "running"); // reopened to write: no longer complete
     // resume from the checkpoint after 2 edits
     CHECK(results_truncate_edits(r, 2) == 0, "%s", results_error(r));
-    CHECK(results_truncate_rows(r, "d4s_log", 2) == 0, "%s", results_error(r));
     CHECK(results_n_edits(r) == 2 && results_n_checkpoints(r) == 1, "after truncation: %ld edits, %ld checkpoints",
           results_n_edits(r), results_n_checkpoints(r));
     for (int i = 2; i < N_DONE; i++) {
         edit_row e = edit_of(i);
         norm_row nr = norm_of(0, i);
-        double state[3] = {i, 2.0 * i, -1.0 * i};
-        CHECK(results_append_edit(r, &e) == 0 && results_append_norms(r, matrices[0], i, &nr) == 0 &&
-                  results_append_row(r, "d4s_log", state, 3) == 0,
-              "%s", results_error(r));
+        CHECK(results_append_edit(r, &e) == 0 && results_append_norms(r, matrices[0], i, &nr) == 0, "%s",
+              results_error(r));
     }
-    double row4[4] = {1, 2, 3, 4};
-    CHECK(results_append_row(r, "d4s_log", row4, 4) != 0 && strstr(results_error(r), "not 4"), "width change: %s",
-          results_error(r));
     CHECK(add_checkpoint(r, 1, 5, 0) == 0, "%s", results_error(r));
     results_close(r);
     r = results_open(path, false, err, sizeof err);
@@ -244,10 +238,6 @@ static void test_resume(void) {
     for (int i = 0; i < N_DONE; i++) want[i] = i;
     check_column(r, "/norms/layers.13.mlp_out/edit", want, N_DONE);
     CHECK(results_read(r, "/norms/layers.4.mlp_out/edit", &v, &rows, &cols) == 0 && rows == 2, "other matrix: %ld rows", rows);
-    free(v);
-    int width;
-    CHECK(results_read_rows(r, "d4s_log", &v, &rows, &width) == 0 && rows == N_DONE && v[3 * 3] == 3.0,
-          "d4s_log: %ld rows", rows);
     free(v);
     double ck_n[2] = {2, 5};
     check_column(r, "/checkpoints/n_edits", ck_n, 2);
@@ -266,6 +256,19 @@ static void test_bad_files(void) {
     CHECK(results_open(tmp_path(bad, sizeof bad, "absent.h5"), false, err, sizeof err) == NULL && strstr(err, bad) &&
               strstr(err, "cannot open"),
           "missing: %s", err);
+    // a file never published: only its .part exists; results_open says so, results_create replaces it
+    r = results_create(tmp_path(bad, sizeof bad, "unpublished.h5"), &meta, err, sizeof err);
+    CHECK(r != NULL, "%s", err);
+    results_close(r); // as a run killed before publishing leaves it
+    CHECK(results_open(bad, false, err, sizeof err) == NULL && strstr(err, "before its first edit") &&
+              strstr(err, "unpublished.h5.part"),
+          "unpublished: %s", err);
+    r = results_create(bad, &meta, err, sizeof err);
+    CHECK(r != NULL && results_publish(r) == 0, "replacing the .part: %s", r ? results_error(r) : err);
+    results_close(r);
+    char part[600];
+    snprintf(part, sizeof part, "%s.part", bad);
+    CHECK(access(bad, F_OK) == 0 && access(part, F_OK) != 0, "after publishing: %s and no %s", bad, part);
     FILE *f = fopen(tmp_path(bad, sizeof bad, "text.h5"), "w");
     fputs("this is not HDF5\n", f);
     fclose(f);
@@ -299,6 +302,40 @@ static void test_bad_files(void) {
           "zero planned edits: %s", err);
 }
 
+/* every dataset carries HDF5's Fletcher-32 checksum: a byte flipped in a chunk of /edits/efficacy makes
+ * its read an error naming the file and the dataset, not a wrong number */
+static void test_fletcher32(void) {
+    char path[512], err[1024];
+    tmp_path(path, sizeof path, "checksummed.h5");
+    results_close(write_run(path, "m", "memit", 0));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "/edits/efficacy", H5P_DEFAULT);
+    hid_t dcpl = H5Dget_create_plist(d);
+    unsigned flags, conf;
+    size_t nv = 0;
+    CHECK(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nv, NULL, 0, NULL, &conf) >= 0,
+          "/edits/efficacy has no Fletcher-32 filter");
+    hsize_t at[1] = {0}, size = 0;
+    haddr_t addr = 0;
+    CHECK(H5Dget_chunk_info_by_coord(d, at, &flags, &addr, &size) >= 0 && size > 0, "chunk of /edits/efficacy");
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    int c = -1;
+    if (fp && fseek(fp, (long)addr + 8, SEEK_SET) == 0 && (c = fgetc(fp)) != EOF && fseek(fp, (long)addr + 8, SEEK_SET) == 0)
+        fputc(c ^ 0x10, fp);
+    if (fp) fclose(fp);
+    CHECK(c >= 0, "flip a byte of the chunk at %llu", (unsigned long long)addr);
+    results *r = results_open(path, false, err, sizeof err);
+    double *v = NULL;
+    long rows, cols;
+    CHECK(!r || (results_read(r, "/edits/efficacy", &v, &rows, &cols) != 0 && strstr(results_error(r), "/edits/efficacy") &&
+                 strstr(results_error(r), path)),
+          "a damaged chunk was read: %s", r ? results_error(r) : err);
+    free(v);
+    results_close(r);
+}
+
 /* the table's cell for (run, checkpoint row, metric): the mean of the first n scores × 100 */
 static double expected_cell(int run, int row, long n, int metric) {
     if (metric == 3) return (expected_cell(run, row, n, 0) + expected_cell(run, row, n, 1) + expected_cell(run, row, n, 2)) / 3;
@@ -327,7 +364,7 @@ static void test_table(void) {
     const char *models[3] = {"llama-2-7b", "gpt-j-6B", "llama-2-7b"}, *methods[3] = {"D4S", "MEMIT", "ROME"};
     for (int i = 0; i < 3; i++) {
         results *r = write_run(files[i], models[i], methods[i], i);
-        if (r && i != 1) results_mark_complete(r); // run 1 stays "running"
+        if (r && i != 1) CHECK(complete_run(r) == 0, "%s", results_error(r)); // run 1 stays "running"
         results_close(r);
     }
     char *csv = table_to_string(files, 3, TABLE_CSV, NULL, 0);
@@ -467,6 +504,7 @@ int main(void) {
     RUN(test_roundtrip);
     RUN(test_resume);
     RUN(test_bad_files);
+    RUN(test_fletcher32);
     RUN(test_table);
     RUN(test_table_forgetting);
     RUN(test_plot);

@@ -13,6 +13,8 @@
 #include "test_files.h"
 #include "tokenizer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -475,6 +477,253 @@ static void test_hundred_edits(void) {
     for (int i = 0; i < 6; i++) CHECK(strstr(out, label[i]), "kedit table has no %s row", label[i]);
 }
 
+/* ---- resumes that verify what they resume (the state files beside the results) ---- */
+
+static bool copy_file(const char *from, const char *to) {
+    size_t n;
+    char *b = file_read_all(from, &n);
+    FILE *f = b ? fopen(to, "wb") : NULL;
+    bool ok = f && fwrite(b, 1, n, f) == n;
+    if (f) ok &= fclose(f) == 0;
+    free(b);
+    return ok;
+}
+
+/* flips n bytes of the file from offset at (xor 0x5a) */
+static bool flip_bytes(const char *path, long at, int n) {
+    FILE *f = fopen(path, "r+b");
+    bool ok = f != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        int c;
+        ok = fseek(f, at + i, SEEK_SET) == 0 && (c = fgetc(f)) != EOF && fseek(f, at + i, SEEK_SET) == 0 &&
+             fputc(c ^ 0x5a, f) != EOF;
+    }
+    if (f) ok &= fclose(f) == 0;
+    return ok;
+}
+
+static long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) ? -1 : (long)sb.st_size;
+}
+
+/* whether out names the input and gives two different 16-hex-digit digests */
+static bool names_both_digests(const char *out, const char *input) {
+    const char *at = strstr(out, "the input "), *rec = at ? strstr(at, "digest ") : NULL;
+    const char *now = rec ? strstr(rec, "recorded when it started, ") : NULL;
+    if (!at || strncmp(at + 10, input, strlen(input)) || !rec || !now) return false;
+    char a[17] = {0}, b[17] = {0};
+    return sscanf(rec + 7, "%16[0-9a-f]", a) == 1 && sscanf(now + 26, "%16[0-9a-f]", b) == 1 && strlen(a) == 16 &&
+           strlen(b) == 16 && strcmp(a, b);
+}
+
+/* A MEMIT run stopped after 1 of 3 edits, from copies of its hyper-parameters, model and dataset: a resume
+ * with any of them changed is refused (exit 1) naming the input and both digests, the file untouched;
+ * with all restored it completes and equals an uninterrupted run. */
+static void test_resume_refuses_changed_inputs(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char hp[600], model[512], ds[600], saved_model[512], h5[600], full[600];
+    tmp_path(hp, sizeof hp, "inputs_hp.json");
+    tmp_path(model, sizeof model, "inputs_model.bin");
+    tmp_path(ds, sizeof ds, "inputs_zsre.json");
+    CHECK(copy_file("configs/memit_stories260K.json", hp) && copy_file(model_path, model) && copy_file(zsre_path, ds),
+          "copies of the inputs");
+    snprintf(saved_model, sizeof saved_model, "%s", model_path);
+    snprintf(model_path, sizeof model_path, "%s", model);
+    const char *cfg = write_config("inputs_full", hp, ds, 3, 3, NULL);
+    snprintf(full, sizeof full, "%s/inputs_full.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0, "uninterrupted: exit %d:\n%s", rc, out);
+    cfg = write_config("inputs", hp, ds, 3, 3, NULL);
+    snprintf(model_path, sizeof model_path, "%s", saved_model);
+    snprintf(h5, sizeof h5, "%s/inputs.h5", dir);
+    rc = kedit_run_config(cfg, "--stop-after", "1", out, sizeof out);
+    CHECK(rc == 2, "stop after 1: exit %d:\n%s", rc, out);
+    const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
+    /* the JSON files gain a trailing newline (still valid), the model a flipped low mantissa byte of a weight */
+    struct {
+        const char *input, *path;
+        long at; /* the byte flipped, or −1: a newline appended */
+    } changes[] = {{"hparams", hp, -1}, {"model", model, 4096}, {"dataset", ds, -1}};
+    for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
+        long size = file_size(changes[i].path);
+        FILE *f = changes[i].at < 0 ? fopen(changes[i].path, "a") : NULL;
+        if (f) fputc('\n', f), fclose(f);
+        CHECK(changes[i].at < 0 || flip_bytes(changes[i].path, changes[i].at, 1), "change %s", changes[i].path);
+        long before = file_size(h5);
+        rc = kedit(resume, 0, out, sizeof out);
+        CHECK(rc == 1 && strstr(out, h5) && strstr(out, changes[i].path) && names_both_digests(out, changes[i].input),
+              "changed %s: exit %d, wanted 1 naming it and both digests:\n%s", changes[i].input, rc, out);
+        CHECK(file_size(h5) == before && rows_of(h5, "/edits/edit") == 1, "a refused resume changed the file");
+        CHECK(changes[i].at < 0 ? truncate(changes[i].path, size) == 0 : flip_bytes(changes[i].path, changes[i].at, 1),
+              "restore %s", changes[i].path);
+    }
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "resuming"), "the inputs restored, resume: exit %d:\n%s", rc, out);
+    CHECK(same_results(full, h5), "resumed with the inputs restored, the results differ");
+}
+
+/* the state of edit 2 with 64 bytes flipped (as the issue's report did): the resume is refused naming the
+ * file; the state files hold E·(12 + 8(d + d_ff)) + 12E + 96 bytes per MEMIT edit (the factors) */
+static void test_resume_refuses_corrupt_state(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char h5[600], rec[700];
+    const char *cfg = write_config("corrupt", "memit", NULL, 3, 3, NULL);
+    snprintf(h5, sizeof h5, "%s/corrupt.h5", dir);
+    int rc = kedit_run_config(cfg, "--stop-after", "2", out, sizeof out);
+    CHECK(rc == 2, "stop after 2: exit %d:\n%s", rc, out);
+    snprintf(rec, sizeof rec, "%s.state/edit-00000002.kst", h5);
+    model m;
+    char err[512];
+    CHECK(model_load(model_path, backend_cpu(), &m, err, sizeof err) == 0, "%s", err);
+    cJSON *hp = read_json("configs/memit_stories260K.json");
+    int E = cJSON_GetArraySize(cJSON_GetObjectItem(hp, "layers"));
+    long want = E * (12L + 8L * (m.cfg.d + m.cfg.d_ff)) + 12L * E + 96;
+    CHECK(E > 0 && file_size(rec) == want, "%s: %ld bytes, expected %ld for %d layers (d %d, d_ff %d)", rec,
+          file_size(rec), want, E, m.cfg.d, m.cfg.d_ff);
+    printf("    MEMIT state per edit: %ld bytes (%d layers, d %d, d_ff %d)\n", file_size(rec), E, m.cfg.d, m.cfg.d_ff);
+    cJSON_Delete(hp);
+    model_free(&m);
+    CHECK(flip_bytes(rec, 200, 64), "flip 64 bytes of %s", rec);
+    const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, rec) && strstr(out, "corrupt"), "corrupt state: exit %d:\n%s", rc, out);
+    CHECK(flip_bytes(rec, 200, 64), "restore %s", rec);
+    CHECK(unlink(rec) == 0, "remove %s", rec); // a missing state: the resume redoes edit 2
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "after edit 1 of 3"), "without the state of edit 2: exit %d:\n%s", rc, out);
+}
+
+/* the config attribute edited to n_edits 2 of the 3 planned: refused, the file not marked complete */
+static void test_resume_refuses_edited_config(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char h5[600], err[512];
+    const char *cfg = write_config("edited", "memit", NULL, 3, 3, NULL);
+    snprintf(h5, sizeof h5, "%s/edited.h5", dir);
+    int rc = kedit_run_config(cfg, "--stop-after", "2", out, sizeof out);
+    CHECK(rc == 2, "stop after 2: exit %d:\n%s", rc, out);
+    results *r = results_open(h5, true, err, sizeof err);
+    char *text = r ? results_attr_str(r, "config") : NULL, *at = text ? strstr(text, "\"n_edits\":3") : NULL;
+    CHECK(at != NULL, "the config attribute names n_edits 3: %s", text ? text : err);
+    if (at) at[10] = '2', results_set_attr_str(r, "config", text);
+    free(text);
+    results_close(r);
+    const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, h5) && (strstr(out, "input config") || strstr(out, "n_edits_planned")),
+          "edited config: exit %d:\n%s", rc, out);
+    char *st = status_of(h5);
+    CHECK(st && strcmp(st, "complete"), "status %s after a refused resume", st ? st : "(unreadable)");
+    free(st);
+}
+
+/* a results file that never got past its start (only RESULTS.part): --resume says so, --config replaces it */
+static void test_unstarted_file(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char h5[600], part[700];
+    const char *cfg = write_config("unstarted", "rome", NULL, 1, 1, NULL);
+    snprintf(h5, sizeof h5, "%s/unstarted.h5", dir);
+    snprintf(part, sizeof part, "%s.part", h5);
+    FILE *f = fopen(part, "w");
+    fputs("HDF5 header cut short", f);
+    fclose(f);
+    const char *resume[] = {"run", "--resume", h5, NULL};
+    int rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, part) && strstr(out, "before its first edit") && strstr(out, "--config"),
+          "--resume of an unstarted run: exit %d:\n%s", rc, out);
+    rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "replacing"), "--config over an unstarted run: exit %d:\n%s", rc, out);
+    CHECK(access(part, F_OK) != 0, "%s left behind", part);
+    char *st = status_of(h5);
+    CHECK(st && !strcmp(st, "complete"), "status %s", st ? st : "(unreadable)");
+    free(st);
+}
+
+/* runs kedit with argv, its output discarded, and sends SIGKILL after us microseconds (if still running);
+ * returns the exit status, 128 + 9 when killed */
+static int kedit_killed_after(const char *const *argv, long us) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        const char *args[32] = {KEDIT};
+        int n = 1;
+        for (; argv[n - 1] && n < 31; n++) args[n] = argv[n - 1];
+        args[n] = NULL;
+        execv(KEDIT, (char *const *)args);
+        _exit(127);
+    }
+    int st;
+    for (long waited = 0; waited < us; waited += 2000) {
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+        usleep(us - waited < 2000 ? (useconds_t)(us - waited) : 2000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static double wall_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* MEMIT and D4S, 3 edits: SIGKILL at random moments (the first in the first 0.3 s of the run, the others
+ * anywhere in it; the seed from KEDIT_KILL_SEED or the time, printed), then a resume of the file, or a
+ * rerun of the configuration where no file was published; after some kills a state write cut short is
+ * simulated as well (a partial temporary state file). Every outcome equals the uninterrupted run. */
+static void test_kill_at_random_moments(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    const char *env = getenv("KEDIT_KILL_SEED");
+    unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    printf("    kill moments from seed %u (KEDIT_KILL_SEED=%u reproduces them)\n", seed, seed);
+    srand(seed);
+    static char out[1 << 16];
+    static const char *const methods[] = {"memit", "d4s"};
+    for (int mi = 0; mi < 2; mi++) {
+        const char *m = methods[mi];
+        char name[64], full[600];
+        snprintf(name, sizeof name, "moment_full_%s", m);
+        const char *cfg = write_config(name, m, NULL, 3, 3, NULL);
+        snprintf(full, sizeof full, "%s/%s.h5", dir, name);
+        double t0 = wall_now();
+        int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        double span = wall_now() - t0;
+        CHECK(rc == 0, "%s: uninterrupted run exit %d:\n%s", m, rc, out);
+        for (int k = 0; k < 4; k++) {
+            char h5[600];
+            snprintf(name, sizeof name, "moment_%s_%d", m, k);
+            cfg = write_config(name, m, NULL, 3, 3, NULL);
+            snprintf(h5, sizeof h5, "%s/%s.h5", dir, name);
+            long us = (long)(1e6 * (k == 0 ? 0.3 : span) * rand() / RAND_MAX);
+            const char *argv[] = {"run", "--config", cfg, NULL};
+            rc = kedit_killed_after(argv, us);
+            bool published = access(h5, F_OK) == 0;
+            printf("    %s: killed after %.3f s of %.1f (exit %d): %s\n", m, us / 1e6, span, rc,
+                   published ? "resume" : "rerun");
+            if (published && rc != 0 && k % 2 == 1) { // a state write cut short: a partial temporary
+                char tmp[700];
+                snprintf(tmp, sizeof tmp, "%s.state/edit-00000099.kst.tmp", h5);
+                FILE *f = fopen(tmp, "w");
+                if (f) fputs("KEDITRS1 cut", f), fclose(f);
+            }
+            const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
+            rc = published ? kedit(resume, 0, out, sizeof out) : kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+            CHECK(rc == 0, "%s, killed after %ld us: the %s: exit %d:\n%s", m, us, published ? "resume" : "rerun", rc,
+                  out);
+            CHECK(same_results(full, h5), "%s, killed after %ld us and %s: the results differ", m, us,
+                  published ? "resumed" : "rerun");
+        }
+    }
+}
+
 int main(void) {
     if (!test_make_dir(dir, sizeof dir, "run")) {
         perror("mkdtemp");
@@ -491,6 +740,11 @@ int main(void) {
     RUN(test_d4s_exact_equals_incremental);
     RUN(test_kill_and_resume);
     RUN(test_resume_redoes_after_state);
+    RUN(test_resume_refuses_changed_inputs);
+    RUN(test_resume_refuses_corrupt_state);
+    RUN(test_resume_refuses_edited_config);
+    RUN(test_unstarted_file);
+    RUN(test_kill_at_random_moments);
     RUN(test_hundred_edits);
     test_remove_dir(dir);
     return TEST_SUMMARY();

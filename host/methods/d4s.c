@@ -373,6 +373,53 @@ static int replay_layer(d4s_state *s, int i, int64_t T, char *err, size_t errlen
     return rc;
 }
 
+const double *d4s_last_batch(const d4s_state *s, int *n) {
+    *n = s->n_batch > 0 ? s->batch_len[s->n_batch - 1] : 0;
+    return *n ? rec_r(s, s->t - *n) : NULL;
+}
+
+size_t d4s_record_len(const d4s_state *s) { return rec_len(s); }
+
+d4s_state *d4s_from_log(const backend *be, int d, int d_ff, int E, const int *layers, double lambda,
+                        int64_t n_batch, const int32_t *batch_len, const double *log, const float *const *C,
+                        const d4s_opts *o, char *err, size_t errlen) {
+    int64_t t = 0;
+    for (int64_t b = 0; b < n_batch; b++) {
+        if (batch_len[b] <= 0) {
+            snprintf(err, errlen, "D4S state: batch %lld has %d edits", (long long)b, batch_len[b]);
+            return NULL;
+        }
+        t += batch_len[b];
+    }
+    d4s_state *s = alloc_state(be, d, d_ff, E, layers, lambda, C, o, err, errlen);
+    if (!s || d4s_reset(s, err, errlen)) { // the empty state of d4s_create
+        d4s_free(s);
+        return NULL;
+    }
+    size_t rec = rec_len(s);
+    s->batch_len = malloc((size_t)(n_batch > 0 ? n_batch : 1) * sizeof(int32_t));
+    s->log = t > 0 ? malloc((size_t)t * rec * sizeof(double)) : NULL;
+    if (!s->batch_len || (t > 0 && !s->log)) {
+        snprintf(err, errlen, "D4S state: out of memory for a log of %lld edits", (long long)t);
+        d4s_free(s);
+        return NULL;
+    }
+    if (n_batch) memcpy(s->batch_len, batch_len, (size_t)n_batch * sizeof(int32_t));
+    if (t > 0) memcpy(s->log, log, (size_t)t * rec * sizeof(double));
+    s->cap = t;
+    s->batch_cap = s->n_batch = n_batch;
+    for (int i = 0; i < s->E; i++)
+        if (replay_layer(s, i, t, err, errlen)) {
+            d4s_free(s);
+            return NULL;
+        }
+    if (n_batch > 0) { // as after the last batch's d4s_update_layer calls
+        s->batch_n = s->batch_len[n_batch - 1];
+        memset(s->done, 1, (size_t)s->E);
+    }
+    return s;
+}
+
 d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const float *const *C,
                            const d4s_opts *o, char *err, size_t errlen) {
     d4s_header h;
@@ -405,38 +452,24 @@ d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const
         memcpy(&li, p + sizeof h + (size_t)i * sizeof li, sizeof li);
         layers[i] = li;
     }
-    d4s_state *s = alloc_state(be, h.d, h.d_ff, h.E, layers, h.lambda, C, o, err, errlen);
-    if (!s || d4s_reset(s, err, errlen)) { // the empty state of d4s_create
-        d4s_free(s);
-        return NULL;
-    }
-    s->batch_len = malloc((size_t)(h.n_batch > 0 ? h.n_batch : 1) * sizeof(int32_t));
-    s->log = h.t > 0 ? malloc((size_t)h.t * rec * sizeof(double)) : NULL;
-    if (!s->batch_len || (h.t > 0 && !s->log)) {
+    int32_t *batch_len = malloc(batch_bytes + sizeof(int32_t));
+    double *log = malloc((size_t)h.t * rec * sizeof(double) + sizeof(double));
+    if (!batch_len || !log) {
+        free(batch_len), free(log);
         snprintf(err, errlen, "D4S state: out of memory for a log of %lld edits", (long long)h.t);
-        d4s_free(s);
         return NULL;
     }
-    memcpy(s->batch_len, p + sizeof h + layer_bytes, batch_bytes);
-    if (h.t > 0) memcpy(s->log, p + sizeof h + layer_bytes + batch_bytes, (size_t)h.t * rec * sizeof(double));
-    s->cap = h.t;
-    s->batch_cap = s->n_batch = h.n_batch;
+    memcpy(batch_len, p + sizeof h + layer_bytes, batch_bytes);
+    memcpy(log, p + sizeof h + layer_bytes + batch_bytes, (size_t)h.t * rec * sizeof(double));
     int64_t sum = 0;
-    for (int64_t b = 0; b < h.n_batch; b++) sum += s->batch_len[b] > 0 ? s->batch_len[b] : h.t + 1;
-    if (sum != h.t) {
+    for (int64_t b = 0; b < h.n_batch; b++) sum += batch_len[b] > 0 ? batch_len[b] : h.t + 1;
+    d4s_state *s = NULL;
+    if (sum != h.t)
         snprintf(err, errlen, "D4S state: its batch sizes do not add up to its %lld edits", (long long)h.t);
-        d4s_free(s);
-        return NULL;
-    }
-    for (int i = 0; i < s->E; i++)
-        if (replay_layer(s, i, h.t, err, errlen)) {
-            d4s_free(s);
-            return NULL;
-        }
-    if (h.n_batch > 0) { // as after the last batch's d4s_update_layer calls
-        s->batch_n = s->batch_len[h.n_batch - 1];
-        memset(s->done, 1, (size_t)s->E);
-    }
+    else
+        s = d4s_from_log(be, h.d, h.d_ff, h.E, layers, h.lambda, h.n_batch, batch_len, log, C, o, err, errlen);
+    free(batch_len);
+    free(log);
     return s;
 }
 

@@ -66,6 +66,15 @@ int d4s_serialise(const d4s_state *s, void **buf, size_t *len, char *err, size_t
  * and the RLS steps since the last refactorisation. */
 d4s_state *d4s_deserialise(const backend *be, const void *buf, size_t len, const float *const *C,
                            const d4s_opts *o, char *err, size_t errlen);
+/* the log records of the last batch (*n edits, each d4s_record_len doubles: r_t, then k_{t,i} of every
+ * layer), or NULL with *n = 0 before the first edit; valid until the next d4s_begin */
+const double *d4s_last_batch(const d4s_state *s, int *n);
+size_t d4s_record_len(const d4s_state *s); /* d + E·d_ff */
+/* A state rebuilt from n_batch batches of batch_len[b] log records each (log: their records in order),
+ * as d4s_deserialise does: bitwise the state that logged them, given the same C and options. */
+d4s_state *d4s_from_log(const backend *be, int d, int d_ff, int E, const int *layers, double lambda,
+                        int64_t n_batch, const int32_t *batch_len, const double *log, const float *const *C,
+                        const d4s_opts *o, char *err, size_t errlen);
 int d4s_save(const d4s_state *s, const char *path, char *err, size_t errlen);
 d4s_state *d4s_load(const backend *be, const char *path, const float *const *C, const d4s_opts *o, char *err,
                     size_t errlen);

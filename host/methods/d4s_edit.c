@@ -1,18 +1,14 @@
 /* The D4S edit behind editor.h (editing-spec §4, §10.3): the live model is reset to W₀, z_t is computed
  * on W₀ and r_t = δ_t = z_t − h_L(W₀) once per edit; then, layer by layer upwards, the key k_{t,l} is
  * measured on W₀ with this edit's lower layers at W₀ + Δ_{t,l'}, the D4S state takes (r_t, k_{t,l}) and
- * W_l = W₀_l + Δ_{t,l}. After the call the live model is W₀ + Δ_t. The saved state is the D4S log; loading
- * replays it (d4s_deserialise) and sets W = W₀ + Δ_t as an edit does. */
+ * W_l = W₀_l + Δ_{t,l}. After the call the live model is W₀ + Δ_t. The call's durable record is its part of
+ * the D4S log; the replay of every record rebuilds the state (d4s_from_log) and sets W = W₀ + Δ_t as an
+ * edit does. */
 #include "editor_impl.h"
 #include "keys.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* a replayed W that differs from the saved one by more than this (relative, Frobenius) comes from other
- * covariances or options; less is rounding of another device or library (float32 W: ~1e-7) */
-#define D4S_REPLAY_TOL 1e-5
 
 static int d4s_prepare(editor *e, char *err, size_t errlen) {
     const model_config *c = &e->m->cfg;
@@ -58,49 +54,42 @@ static int d4s_method_reset(editor *e, char *err, size_t errlen) { return d4s_re
 
 static void d4s_method_free(editor *e) { d4s_free(e->priv); }
 
-static int d4s_method_save(const editor *e, void **buf, size_t *n, char *err, size_t errlen) {
-    return d4s_serialise(e->priv, buf, n, err, errlen);
+/* the call's log records: their count, then each record (r, then the keys of every layer) */
+static int d4s_journal(const editor *e, blob *b, char *err, size_t errlen) {
+    int n;
+    const double *rec = d4s_last_batch(e->priv, &n);
+    int32_t n32 = n;
+    blob_put(b, &n32, sizeof n32);
+    blob_put(b, rec, (size_t)n * d4s_record_len(e->priv) * sizeof(double));
+    return 0;
 }
 
-/* the replayed state, checked against this editor, then W = W₀ + Δ_t compared with the saved W on the model */
-static int d4s_method_load(editor *e, const void *buf, size_t n, char *err, size_t errlen) {
-    const backend *be = e->m->be;
-    d4s_state *s = d4s_deserialise(be, buf, n, (const float *const *)e->C, &e->hp.d4s, err, errlen);
-    if (!s) return -1;
-    int d, f;
-    d4s_dims(s, &d, &f);
-    bool same = d4s_n_layers(s) == e->E && d == e->m->cfg.d && f == e->m->cfg.d_ff && d4s_lambda(s) == e->hp.lambda;
-    for (int i = 0; same && i < e->E; i++) same = d4s_layer(s, i) == e->hp.layers[i];
-    if (!same) {
-        snprintf(err, errlen, "D4S state: saved for %d layers (d %d, d_ff %d, λ %g), not this run's %d layers "
-                 "(λ %g) of this model", d4s_n_layers(s), d, f, d4s_lambda(s), e->E, e->hp.lambda);
-        d4s_free(s);
-        return -1;
+/* the state rebuilt from every call's records, then W = W₀ + Δ_t as the last edit wrote it */
+static int d4s_replay(editor *e, int n, blob_reader *parts, char *err, size_t errlen) {
+    size_t rec = (size_t)e->m->cfg.d + (size_t)e->E * e->m->cfg.d_ff, total = 0;
+    int32_t *batch = malloc((size_t)n * sizeof *batch);
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++) {
+        rc = !blob_get(&parts[k], &batch[k], sizeof batch[k]) || batch[k] < 1 ||
+             parts[k].len - parts[k].at != (size_t)batch[k] * rec * sizeof(double);
+        if (rc) snprintf(err, errlen, "D4S: record %d does not hold whole log records", k);
+        else total += (size_t)batch[k];
     }
+    double *log = rc ? NULL : malloc((total ? total : 1) * rec * sizeof(double));
+    for (int k = 0, at = 0; k < n && !rc; at += batch[k++])
+        blob_get(&parts[k], log + (size_t)at * rec, (size_t)batch[k] * rec * sizeof(double));
+    d4s_state *s = rc ? NULL
+                      : d4s_from_log(e->m->be, e->m->cfg.d, e->m->cfg.d_ff, e->E, e->hp.layers, e->hp.lambda, n,
+                                     batch, log, (const float *const *)e->C, &e->hp.d4s, err, errlen);
+    free(batch);
+    free(log);
+    if (!s) return -1;
     d4s_free(e->priv);
     e->priv = s;
-    size_t nw = (size_t)d * f;
-    float *saved = be->alloc(nw * sizeof(float)); // (d, d_ff) the saved W_l
-    int rc = 0;
-    for (int i = 0; i < e->E && !rc; i++) {
-        float *w = editor_w_out(e, i);
-        be->copy(saved, w, nw * sizeof(float));
-        editor_set_delta(e, i, d4s_delta(s, i)); // W_l = W₀_l + Δ_{t,l}, as the edit wrote it
-        double diff = sqrt(be->sum_sq_diff(w, saved, (int64_t)nw)), norm = sqrt(be->sum_sq(saved, (int64_t)nw));
-        if (diff > D4S_REPLAY_TOL * norm) {
-            snprintf(err, errlen, "D4S state: the replayed log gives layer %d weights %.3g (relative) away from the "
-                     "saved ones: the covariances or the D4S options differ from the run that saved it",
-                     e->hp.layers[i], diff / norm);
-            rc = -1;
-        } else if (diff > 0) {
-            fprintf(stderr, "kedit: D4S layer %d: the replayed weights differ from the saved ones by %.3g (relative; "
-                    "rounding of another device or library)\n", e->hp.layers[i], diff / norm);
-        }
-    }
-    be->free(saved);
-    return rc;
+    for (int i = 0; i < e->E; i++) editor_set_delta(e, i, d4s_delta(s, i)); // W_l = W₀_l + Δ_{t,l}
+    return 0;
 }
 
 const edit_method_ops d4s_ops = {.prepare = d4s_prepare, .edit = d4s_edit, .reset = d4s_method_reset,
-                                 .free = d4s_method_free, .save = d4s_method_save, .load = d4s_method_load,
+                                 .free = d4s_method_free, .journal = d4s_journal, .replay = d4s_replay,
                                  .needs_cov = true, .edits_w_out = true};

@@ -38,6 +38,7 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
     e->cov_known = calloc((size_t)e->E, sizeof *e->cov_known);
     e->inc_fro = calloc((size_t)e->E, sizeof *e->inc_fro);
     e->names = calloc((size_t)e->E, sizeof *e->names);
+    e->fac = calloc((size_t)e->E, sizeof *e->fac);
     const char *matrix = h->method == METHOD_GRACE ? "grace"
                          : h->method == METHOD_FT && h->ft.which == 1 ? "mlp_in" : "mlp_out";
     for (int i = 0; i < e->E; i++) snprintf(e->names[i], EDITOR_NAME_LEN, "layer%d.%s", h->layers[i], matrix);
@@ -121,6 +122,7 @@ int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *o
         return -1;
     }
     edit_outcome *o = calloc((size_t)(n > 0 ? n : 1), sizeof *o);
+    for (int i = 0; i < e->E; i++) delta_factors_free(&e->fac[i]); // the previous call's
     phase_start(&e->clock);
     double t0 = e->clock.last;
     int rc = n > 0 ? e->ops->edit(e, p, n, o, err, errlen) : 0;
@@ -161,6 +163,7 @@ int editor_reset(editor *e, char *err, size_t errlen) {
     for (int i = 0; i < e->E; i++) {
         if (e->delta) e->m->be->zero(e->delta[i], w_elems(e) * sizeof(double));
         e->inc_fro[i] = 0;
+        delta_factors_free(&e->fac[i]);
     }
     return e->ops->reset && e->priv ? e->ops->reset(e, err, errlen) : 0;
 }
@@ -173,8 +176,9 @@ void editor_free(editor *e) {
         if (e->W0) be->free(e->W0[i]);
         if (e->delta) be->free(e->delta[i]);
         if (e->C[i]) be->free(e->C[i]);
+        delta_factors_free(&e->fac[i]);
     }
-    free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro), free(e->names);
+    free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro), free(e->names), free(e->fac);
     templates_free(&e->templates);
     free(e);
 }
@@ -218,6 +222,7 @@ int editor_n_layers(const editor *e) { return e->E; }
 int editor_layer(const editor *e, int i) { return e->hp.layers[i]; }
 const double *editor_last_delta(const editor *e, int i) { return e->delta ? e->delta[i] : NULL; }
 const float *editor_w0(const editor *e, int i) { return e->W0 ? e->W0[i] : NULL; }
+const float *editor_cov(const editor *e, int i) { return e->C[i]; }
 const ctx_templates *editor_templates(const editor *e) { return &e->templates; }
 const cov_info *editor_cov_info(const editor *e, int i) { return e->cov_known[i] ? &e->cov[i] : NULL; }
 d4s_state *editor_d4s(editor *e) { return e->hp.method == METHOD_D4S ? e->priv : NULL; }

@@ -7,9 +7,10 @@
  * semantics (editing-spec §3, §4, §10.3): ROME, MEMIT, PMET and FT change the current weights (W ← W + Δ),
  * D4S sets W = W₀ + Δ_t from its accumulated state, GRACE's codebook persists across edits.
  *
- * A run can stop and resume exactly: editor_save_state holds every weight the method changed and its own
- * state, and editor_load_state into a freshly created and prepared editor (same model file, hyper-
- * parameters, templates and covariances) makes the model and the method's state bitwise what they were. */
+ * A run can stop and resume exactly: editor_journal gives the durable record of each edit call (a few
+ * vectors per layer for the closed-form methods), and editor_replay of the records into a freshly created
+ * and prepared editor (same model file, hyper-parameters, templates and covariances) makes the model and
+ * the method's state bitwise what they were. */
 #ifndef KEDIT_EDITOR_H
 #define KEDIT_EDITOR_H
 
@@ -74,19 +75,21 @@ int editor_reset(editor *e, char *err, size_t errlen);
 /* frees the editor; the model keeps its current weights */
 void editor_free(editor *e);
 
-/* The state a resumed run needs (*buf malloc'd, n bytes): the current values of every matrix and bias the
- * method changed (W_out of the edited layers for ROME, MEMIT, PMET and D4S; FT's matrix and bias) and the
- * method's own state (D4S: its edit log; GRACE: the codebook), with each matrix's last increment norm.
- * Not kept: editor_last_delta of ROME, MEMIT and PMET (the last call's increment; zero after loading
- * until the next edit). Fails while an edit is incomplete. */
-int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
-/* Into a freshly created and prepared editor of the same method, layers and model shape: writes the saved
- * weights onto the model and restores the method's state. D4S replays its log through the same
- * update sequence (refactorisations at the same edit counts), so its factor, Δ_t and W = W₀ + Δ_t are
- * bitwise the running ones; a replay that does not reproduce the saved weights (other covariances or
- * D4S options) is refused, a difference at rounding level (another device) is reported on stderr.
- * Non-zero with a message in err on a malformed or foreign state. */
-int editor_load_state(editor *e, const void *buf, size_t n, char *err, size_t errlen);
+/* The durable record of the last edit call, for a resumed run (*buf malloc'd, n bytes): a header naming the
+ * method, layers and model shape, each matrix's increment norm, then ROME, MEMIT and PMET: the factors of
+ * each layer's Δ (delta_factors.h, n·(d + d_ff) + 1 doubles per layer); D4S: the call's records of its log
+ * (r and the keys of every layer, d + E·d_ff doubles per request); FT and GRACE (editor_journal_is_snapshot):
+ * a snapshot of their whole state (FT: its trained matrix and bias, d·d_ff floats; GRACE: its codebook), of
+ * which only the latest is needed. Fails while an edit is incomplete. */
+int editor_journal(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
+bool editor_journal_is_snapshot(const editor *e);
+/* Into a freshly created and prepared editor of the same method, layers and model (and the same
+ * covariances, templates and options): the records of every edit call in order, or a snapshot method's
+ * latest alone. ROME, MEMIT and PMET make each Δ again from its factors and add it as the edit did; D4S
+ * rebuilds its state from the log (d4s_from_log) and sets W = W₀ + Δ_t; so the model and the method's state
+ * are bitwise the running ones on the same backend. Non-zero with a message in err on a malformed or foreign
+ * record. */
+int editor_replay(editor *e, int n, const void *const *rec, const size_t *len, char *err, size_t errlen);
 
 /* Hooks that make scoring forwards see the method's adapter (run/metrics.h, *_hooked), or NULL for the
  * methods whose edits are all in the weights. GRACE: its codebook queried at every scored position, and
@@ -99,6 +102,8 @@ const double *editor_last_delta(const editor *e, int i);  /* the method's last �
                                                            * the increment (ROME, MEMIT, PMET) or Δ_t (D4S);
                                                            * NULL for FT and GRACE */
 const float *editor_w0(const editor *e, int i);           /* W₀ of position i (device d × d_ff); NULL for FT, GRACE */
+const float *editor_cov(const editor *e, int i);          /* C of position i (device d_ff × d_ff, as regularised);
+                                                           * NULL where the method needs none */
 const ctx_templates *editor_templates(const editor *e);
 const cov_info *editor_cov_info(const editor *e, int i);  /* NULL where no statistic was needed or it was given */
 d4s_state *editor_d4s(editor *e);                         /* the D4S state (NULL for other methods) */

@@ -3,7 +3,9 @@
 #ifndef KEDIT_EDITOR_IMPL_H
 #define KEDIT_EDITOR_IMPL_H
 
+#include "blob.h"
 #include "compute_z.h"
+#include "delta_factors.h"
 #include "editor.h"
 #include "phase_clock.h"
 #include "run/metrics.h"
@@ -17,15 +19,19 @@ typedef struct edit_method_ops {
     /* clears the method's state (W_out of the edited layers is restored by the editor) */
     int (*reset)(editor *e, char *err, size_t errlen);
     void (*free)(editor *e);
-    /* the method's own part of editor_save_state (*buf malloc'd) and its load; NULL: none. load runs
-     * after the editor has written the saved W_out matrices. */
+    /* a snapshot of the method's state (*buf malloc'd) and its load (FT, GRACE: editor_journal's record
+     * for the methods that edit no W_out); NULL: none */
     int (*save)(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
     int (*load)(editor *e, const void *buf, size_t n, char *err, size_t errlen);
+    /* the method's own part of editor_journal's record (D4S: the call's log records) and the replay of the
+     * parts of every record in order; NULL: ROME, MEMIT and PMET, whose part is the editor's factors */
+    int (*journal)(const editor *e, blob *b, char *err, size_t errlen);
+    int (*replay)(editor *e, int n, blob_reader *parts, char *err, size_t errlen);
     /* norms of matrix i for methods whose matrix is not W_out of an edited layer (FT, GRACE); NULL: the
      * editor's W_out against W₀ */
     int (*norms)(const editor *e, int i, layer_norms *out);
     bool needs_cov;   /* λC for every edited layer (ROME: only with mom2_adjustment) */
-    bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ, restores and saves them */
+    bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ and restores them */
 } edit_method_ops;
 
 #define EDITOR_NAME_LEN 32
@@ -42,6 +48,7 @@ struct editor {
     cov_info *cov;    /* E, valid where C came from cov_get */
     bool *cov_known;
     double **delta;   /* E device (d, d_ff): the method's last Δ (edits_w_out), else NULL */
+    delta_factors *fac; /* E: the factors of the last edit call's Δ (ROME, MEMIT, PMET; n 0 otherwise) */
     double *inc_fro;  /* E: ‖ΔW‖_F of the last edit call, per matrix */
     char (*names)[EDITOR_NAME_LEN]; /* E matrix names */
     void *priv;       /* the method's own state: d4s_state (D4S), ft_state (FT), grace_state (GRACE) */

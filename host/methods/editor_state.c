@@ -1,31 +1,53 @@
-/* editor_save_state / editor_load_state: a fixed header naming the method, layers and model shape, each
- * matrix's last increment norm, the current W_out of every edited layer (methods that write W_out), then
- * the method's own bytes (D4S log, FT matrix and bias, GRACE codebook) with their length. Host byte order
- * (blob.h): a state resumes on the machine type that wrote it. */
+/* editor_journal / editor_replay: a fixed header naming the method, layers and model shape, each matrix's
+ * last increment norm, then the method's part with its length: ROME, MEMIT and PMET the factors of each
+ * layer's Δ (n, α, U, V), D4S its log records of the call (ops->journal), FT and GRACE a snapshot of
+ * their state (ops->save). Host byte order (blob.h): a record resumes on the machine type that wrote it. */
 #include "blob.h"
 #include "editor_impl.h"
 
 #include <stdio.h>
 
-#define STATE_MAGIC "KEDITED1"
+#define JOURNAL_MAGIC "KEDITJ01"
 
-typedef struct state_header {
+typedef struct journal_header {
     char magic[8];
     int32_t method, E, d, d_ff;
-} state_header;
+} journal_header;
 
-static size_t w_bytes(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff * sizeof(float); }
+/* the record's kind: the editor's factors, the method's own journal, or a snapshot */
+static bool uses_factors(const editor *e) { return e->ops->edits_w_out && !e->ops->journal; }
+bool editor_journal_is_snapshot(const editor *e) { return !e->ops->edits_w_out; }
 
-int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t errlen) {
+static void put_factors(const editor *e, blob *b) {
+    int d = e->m->cfg.d, f = e->m->cfg.d_ff;
+    for (int i = 0; i < e->E; i++) {
+        const delta_factors *x = &e->fac[i];
+        int32_t n = x->n;
+        blob_put(b, &n, sizeof n);
+        blob_put(b, &x->alpha, sizeof x->alpha);
+        blob_put(b, x->U, (size_t)n * d * sizeof(double));
+        blob_put(b, x->V, (size_t)n * f * sizeof(double));
+    }
+}
+
+int editor_journal(const editor *e, void **buf, size_t *n, char *err, size_t errlen) {
+    const char *name = method_name(e->hp.method);
     if (!e->prepared) {
-        snprintf(err, errlen, "%s: state saved before editor_prepare", method_name(e->hp.method));
+        snprintf(err, errlen, "%s: journal before editor_prepare", name);
         return -1;
     }
-    void *own = NULL;
-    size_t own_n = 0;
-    if (e->ops->save && e->ops->save(e, &own, &own_n, err, errlen)) return -1;
-    state_header h = {.method = e->hp.method, .E = e->E, .d = e->m->cfg.d, .d_ff = e->m->cfg.d_ff};
-    memcpy(h.magic, STATE_MAGIC, 8);
+    blob own = {0};
+    if (uses_factors(e)) put_factors(e, &own);
+    else if (e->ops->journal && e->ops->journal(e, &own, err, errlen)) return -1;
+    else if (!e->ops->journal && e->ops->save) {
+        void *p = NULL;
+        size_t k = 0;
+        if (e->ops->save(e, &p, &k, err, errlen)) return -1;
+        blob_put(&own, p, k);
+        free(p);
+    }
+    journal_header h = {.method = e->hp.method, .E = e->E, .d = e->m->cfg.d, .d_ff = e->m->cfg.d_ff};
+    memcpy(h.magic, JOURNAL_MAGIC, 8);
     blob b = {0};
     blob_put(&b, &h, sizeof h);
     for (int i = 0; i < e->E; i++) {
@@ -33,19 +55,14 @@ int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t 
         blob_put(&b, &l, sizeof l);
     }
     blob_put(&b, e->inc_fro, (size_t)e->E * sizeof(double));
-    float *w = e->ops->edits_w_out ? malloc(w_bytes(e)) : NULL; // (d, d_ff) host copy of one W_out
-    for (int i = 0; w && i < e->E; i++) {
-        e->m->be->to_host(w, editor_w_out(e, i), w_bytes(e));
-        blob_put(&b, w, w_bytes(e));
-    }
-    free(w);
-    uint64_t len = own_n;
+    uint64_t len = own.len;
     blob_put(&b, &len, sizeof len);
-    blob_put(&b, own, own_n);
-    free(own);
-    if (b.failed) {
+    blob_put(&b, own.p, own.len);
+    bool failed = b.failed || own.failed;
+    free(own.p);
+    if (failed) {
         free(b.p);
-        snprintf(err, errlen, "%s: out of memory saving the editor state", method_name(e->hp.method));
+        snprintf(err, errlen, "%s: out of memory writing the edit's record", name);
         return -1;
     }
     *buf = b.p;
@@ -53,16 +70,14 @@ int editor_save_state(const editor *e, void **buf, size_t *n, char *err, size_t 
     return 0;
 }
 
-int editor_load_state(editor *e, const void *buf, size_t n, char *err, size_t errlen) {
+/* checks record k's header against the editor; on success *part is its method part and inc its norms */
+static int open_record(const editor *e, int k, const void *rec, size_t n, blob_reader *part, double *inc, char *err,
+                       size_t errlen) {
     const char *name = method_name(e->hp.method);
-    if (!e->prepared) {
-        snprintf(err, errlen, "%s: state loaded before editor_prepare", name);
-        return -1;
-    }
-    blob_reader r = {buf, n, 0};
-    state_header h;
-    if (!blob_get(&r, &h, sizeof h) || memcmp(h.magic, STATE_MAGIC, 8)) {
-        snprintf(err, errlen, "%s: not an editor state (bad magic or too short)", name);
+    blob_reader r = {rec, n, 0};
+    journal_header h;
+    if (!blob_get(&r, &h, sizeof h) || memcmp(h.magic, JOURNAL_MAGIC, 8)) {
+        snprintf(err, errlen, "%s: record %d is not an edit record (bad magic or too short)", name, k);
         return -1;
     }
     bool same = h.method == (int32_t)e->hp.method && h.E == e->E && h.d == e->m->cfg.d && h.d_ff == e->m->cfg.d_ff;
@@ -71,31 +86,71 @@ int editor_load_state(editor *e, const void *buf, size_t n, char *err, size_t er
         same = blob_get(&r, &l, sizeof l) && l == e->hp.layers[i];
     }
     if (!same) {
-        snprintf(err, errlen, "%s: the state was saved by %s with %d layers (d %d, d_ff %d), not by this run's "
-                 "method, layers and model", name, method_name((edit_method)h.method), h.E, h.d, h.d_ff);
+        snprintf(err, errlen, "%s: record %d was written by %s with %d layers (d %d, d_ff %d), not by this run's "
+                 "method, layers and model", name, k, method_name((edit_method)h.method), h.E, h.d, h.d_ff);
+        return -1;
+    }
+    uint64_t len;
+    if (!blob_get(&r, inc, (size_t)e->E * sizeof(double)) || !blob_get(&r, &len, sizeof len) || len != n - r.at) {
+        snprintf(err, errlen, "%s: record %d is truncated or malformed (%zu bytes)", name, k, n);
+        return -1;
+    }
+    *part = (blob_reader){r.p + r.at, (size_t)len, 0};
+    return 0;
+}
+
+/* W ← W + Δ of each layer, Δ made again from the record's factors */
+static int replay_factors(editor *e, int k, blob_reader *r, char *err, size_t errlen) {
+    int d = e->m->cfg.d, f = e->m->cfg.d_ff;
+    for (int i = 0; i < e->E; i++) {
+        int32_t n;
+        delta_factors x = {0};
+        bool ok = blob_get(r, &n, sizeof n) && n > 0 && n <= 1 << 20 && blob_get(r, &x.alpha, sizeof x.alpha);
+        size_t ub = (size_t)(ok ? n : 0) * d * sizeof(double), vb = (size_t)(ok ? n : 0) * f * sizeof(double);
+        ok = ok && r->len - r->at >= ub + vb;
+        if (!ok) {
+            snprintf(err, errlen, "%s: record %d: the factors of layer %d are malformed", method_name(e->hp.method), k,
+                     e->hp.layers[i]);
+            return -1;
+        }
+        x.n = n;
+        x.U = malloc(ub);
+        x.V = malloc(vb);
+        blob_get(r, x.U, ub);
+        blob_get(r, x.V, vb);
+        delta_from_factors(e->m->be, d, f, &x, e->delta[i]);
+        editor_add_delta(e, i);
+        delta_factors_free(&x);
+    }
+    if (r->at != r->len) {
+        snprintf(err, errlen, "%s: record %d has %zu bytes after its factors", method_name(e->hp.method), k,
+                 r->len - r->at);
+        return -1;
+    }
+    return 0;
+}
+
+int editor_replay(editor *e, int n, const void *const *rec, const size_t *len, char *err, size_t errlen) {
+    const char *name = method_name(e->hp.method);
+    if (!e->prepared) {
+        snprintf(err, errlen, "%s: replay before editor_prepare", name);
+        return -1;
+    }
+    if (n < 1) return 0;
+    if (editor_journal_is_snapshot(e) && n != 1) {
+        snprintf(err, errlen, "%s: a snapshot resumes from one record, not %d", name, n);
         return -1;
     }
     double *inc = malloc((size_t)e->E * sizeof(double));
-    bool ok = blob_get(&r, inc, (size_t)e->E * sizeof(double));
-    size_t wb = e->ops->edits_w_out ? (size_t)e->E * w_bytes(e) : 0;
-    uint64_t own_n = 0;
-    ok = ok && n - r.at >= wb;
-    if (ok) {
-        r.at += wb;
-        ok = blob_get(&r, &own_n, sizeof own_n) && own_n == n - r.at;
-    }
-    if (!ok) {
-        snprintf(err, errlen, "%s: truncated or malformed editor state (%zu bytes)", name, n);
-        free(inc);
-        return -1;
-    }
-    const unsigned char *w = r.p + r.at - sizeof own_n - wb;
-    for (int i = 0; i < e->E && wb; i++) e->m->be->to_device(editor_w_out(e, i), w + (size_t)i * w_bytes(e), w_bytes(e));
+    blob_reader *parts = calloc((size_t)n, sizeof *parts);
     int rc = 0;
-    if (e->ops->load) rc = e->ops->load(e, r.p + r.at, (size_t)own_n, err, errlen);
-    else if (own_n) rc = -1, snprintf(err, errlen, "%s: the state holds %llu bytes of method state, expected none",
-                                      name, (unsigned long long)own_n);
-    if (!rc) memcpy(e->inc_fro, inc, (size_t)e->E * sizeof(double));
+    for (int k = 0; k < n && !rc; k++) rc = open_record(e, k, rec[k], len[k], &parts[k], inc, err, errlen);
+    for (int k = 0; k < n && !rc && uses_factors(e); k++) rc = replay_factors(e, k, &parts[k], err, errlen);
+    if (!rc && e->ops->replay) rc = e->ops->replay(e, n, parts, err, errlen);
+    else if (!rc && editor_journal_is_snapshot(e) && e->ops->load)
+        rc = e->ops->load(e, parts[0].p, parts[0].len, err, errlen);
+    if (!rc) memcpy(e->inc_fro, inc, (size_t)e->E * sizeof(double)); // as after the last call
     free(inc);
+    free(parts);
     return rc;
 }

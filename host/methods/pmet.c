@@ -196,8 +196,8 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
 }
 
 int pmet_layer_delta(const model *m, const edit_prompts *p, int n, const float *z_mlp, int L, int layer, int i,
-                     int E, const float *C, double lambda, double *delta, phase_clock *clk, char *err,
-                     size_t errlen) {
+                     int E, const float *C, double lambda, double *delta, delta_factors *fac, phase_clock *clk,
+                     char *err, size_t errlen) {
     int d = m->cfg.d, f = m->cfg.d_ff;
     double *K = malloc((size_t)n * f * sizeof(double)); // (n, d_ff) template-averaged keys as rows
     double *R = malloc((size_t)n * d * sizeof(double)); // (n, d) residuals z_mlp − m_L as rows
@@ -210,7 +210,8 @@ int pmet_layer_delta(const model *m, const edit_prompts *p, int n, const float *
     }
     if (rc) snprintf(err, errlen, "PMET: a forward pass for the keys of layer %d failed", layer);
     phase_mark(clk, PHASE_KEYS);
-    if (!rc) rc = memit_delta(m->be, d, f, n, K, R, C, lambda, sqrt((double)(E - i)), delta, err, errlen); // R/√(E−i)
+    if (!rc) rc = memit_delta(m->be, d, f, n, K, R, C, lambda, sqrt((double)(E - i)), delta, fac, err,
+                                  errlen); // R/√(E−i)
     phase_mark(clk, PHASE_SOLVE);
     free(K);
     free(R);
@@ -219,8 +220,9 @@ int pmet_layer_delta(const model *m, const edit_prompts *p, int n, const float *
 }
 
 int pmet_edit(const model *m, const edit_prompts *p, int n, const pmet_z_opts *o, int E, const int *layers,
-              float *const *C, double lambda, double *const *delta, void (*apply)(void *ctx, int i), void *ctx,
-              phase_clock *clk, pmet_z_result *zr, char *err, size_t errlen) {
+              float *const *C, double lambda, double *const *delta, delta_factors *fac,
+              void (*apply)(void *ctx, int i), void *ctx, phase_clock *clk, pmet_z_result *zr, char *err,
+              size_t errlen) {
     if (E < 1 || o->layer != layers[E - 1]) {
         snprintf(err, errlen, "PMET: the z layer %d is not the last edited layer", o->layer);
         return -1;
@@ -239,7 +241,8 @@ int pmet_edit(const model *m, const edit_prompts *p, int n, const pmet_z_opts *o
     }
     phase_mark(clk, PHASE_Z);
     for (int i = 0; i < E && !rc; i++) {
-        rc = pmet_layer_delta(m, p, n, z, o->layer, layers[i], i, E, C[i], lambda, delta[i], clk, err, errlen);
+        rc = pmet_layer_delta(m, p, n, z, o->layer, layers[i], i, E, C[i], lambda, delta[i], fac ? &fac[i] : NULL,
+                              clk, err, errlen);
         if (!rc) apply(ctx, i);
         phase_mark(clk, PHASE_APPLY);
     }

@@ -22,6 +22,7 @@
 #ifndef KEDIT_PMET_H
 #define KEDIT_PMET_H
 
+#include "delta_factors.h"
 #include "phase_clock.h"
 #include "prompts.h"
 #include "transformer.h"
@@ -54,20 +55,22 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
 
 /* Δ_i of edited layer position i of E (model layer `layer`, z layer L) for n requests (p[0..n)) with
  * targets z_mlp (n × d, host), on the current model; C: device float32 (d_ff × d_ff); delta: device
- * float64 (d × d_ff). The caller adds it to W_out of `layer` before the next position. clk (may be NULL)
+ * float64 (d × d_ff); its factors (delta_factors.h) go to fac when it is not NULL. The caller adds it to W_out of `layer` before the next position. clk (may be NULL)
  * gets the key forwards (PHASE_KEYS) and the solve (PHASE_SOLVE). Non-zero with a message in err on a
  * forward failure or a system that is not positive definite. */
 int pmet_layer_delta(const model *m, const edit_prompts *p, int n, const float *z_mlp, int L, int layer, int i,
-                     int E, const float *C, double lambda, double *delta, phase_clock *clk, char *err,
-                     size_t errlen);
+                     int E, const float *C, double lambda, double *delta, delta_factors *fac, phase_clock *clk,
+                     char *err, size_t errlen);
 
 /* One edit of n requests: z_mlp of each (pmet_compute_zs on the current model, zr[j] its result, zr may
- * be NULL), then for i = 0..E−1 Δ_i (pmet_layer_delta) into delta[i] (device d × d_ff float64), handed
+ * be NULL), then for i = 0..E−1 Δ_i (pmet_layer_delta) into delta[i] (device d × d_ff float64) and its
+ * factors into fac[i] (fac: E, or NULL), handed
  * to apply(ctx, i), which must add it to W_out of layers[i] (as editor_add_delta does) before the next
  * layer's keys are taken. C: E device covariances. clk (may be NULL) gets the phases: the target vectors
  * (PHASE_Z), each layer's key forwards, solve and apply. Non-zero with a message in err on failure. */
 int pmet_edit(const model *m, const edit_prompts *p, int n, const pmet_z_opts *o, int E, const int *layers,
-              float *const *C, double lambda, double *const *delta, void (*apply)(void *ctx, int i), void *ctx,
-              phase_clock *clk, pmet_z_result *zr, char *err, size_t errlen);
+              float *const *C, double lambda, double *const *delta, delta_factors *fac,
+              void (*apply)(void *ctx, int i), void *ctx, phase_clock *clk, pmet_z_result *zr, char *err,
+              size_t errlen);
 
 #endif

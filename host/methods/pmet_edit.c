@@ -16,8 +16,8 @@ static int pmet_method_edit(editor *e, const edit_prompts *p, int n, edit_outcom
                       .kl_factor = z.kl_factor, .clamp_norm_factor = z.clamp_norm_factor,
                       .nll_factor = e->hp.nll_loss_factor, .stop_loss = z.stop_loss};
     pmet_z_result *zr = calloc((size_t)n, sizeof *zr);
-    int rc = pmet_edit(e->m, p, n, &zo, e->E, e->hp.layers, e->C, e->hp.lambda, e->delta, add_delta, e, &e->clock,
-                       zr, err, errlen);
+    int rc = pmet_edit(e->m, p, n, &zo, e->E, e->hp.layers, e->C, e->hp.lambda, e->delta, e->fac, add_delta, e,
+                       &e->clock, zr, err, errlen);
     for (int j = 0; j < n; j++)
         out[j] = (edit_outcome){.prob_init = zr[j].prob_init, .prob_final = zr[j].prob_final,
                                 .loss_init = zr[j].loss_init, .loss_final = zr[j].loss_final,

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int rome_left_vector(const backend *be, int d_ff, const double *k_mean, const float *C, double *u, char *err,
                      size_t errlen) {
@@ -40,23 +41,20 @@ int rome_left_vector(const backend *be, int d_ff, const double *k_mean, const fl
 }
 
 int rome_delta(const backend *be, int d, int d_ff, const double *u, const double *k_star, const double *z_minus_m,
-               double *delta, char *err, size_t errlen) {
+               double *delta, delta_factors *fac, char *err, size_t errlen) {
     double ku = 0;
     for (int j = 0; j < d_ff; j++) ku += k_star[j] * u[j];
     if (ku == 0 || !isfinite(ku)) {
         snprintf(err, errlen, "ROME: k*ᵀu is %g, the update is undefined", ku);
         return -1;
     }
-    double *v = malloc((size_t)d * sizeof(double));
-    for (int j = 0; j < d; j++) v[j] = z_minus_m[j] / ku; // v = (z − m*)/(k*ᵀu)
-    double *vd = be->alloc((size_t)d * sizeof(double)), *ud = be->alloc((size_t)d_ff * sizeof(double));
-    be->to_device(vd, v, (size_t)d * sizeof(double));
-    be->to_device(ud, u, (size_t)d_ff * sizeof(double));
-    be->zero(delta, (size_t)d * d_ff * sizeof(double));
-    be->dger_acc(d, d_ff, 1.0, vd, ud, delta, d_ff); // Δ = v·uᵀ
-    be->free(vd);
-    be->free(ud);
-    free(v);
+    delta_factors f = {.n = 1, .alpha = 1.0, .U = malloc((size_t)d * sizeof(double)),
+                       .V = malloc((size_t)d_ff * sizeof(double))};
+    for (int j = 0; j < d; j++) f.U[j] = z_minus_m[j] / ku; // v = (z − m*)/(k*ᵀu)
+    memcpy(f.V, u, (size_t)d_ff * sizeof(double));
+    delta_from_factors(be, d, d_ff, &f, delta); // Δ = v·uᵀ
+    if (fac) *fac = f;
+    else delta_factors_free(&f);
     return 0;
 }
 
@@ -90,7 +88,7 @@ static int rome_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out,
     if (!rc) {
         for (int j = 0; j < f; j++) kstar_d[j] = kstar[j];
         for (int j = 0; j < d; j++) zm[j] = ((double)z0[j] + delta[j]) - mstar[j]; // z − m*
-        rc = rome_delta(m->be, d, f, u, kstar_d, zm, e->delta[0], err, errlen);
+        rc = rome_delta(m->be, d, f, u, kstar_d, zm, e->delta[0], &e->fac[0], err, errlen);
     }
     editor_mark(e, PHASE_SOLVE);
     if (!rc) {

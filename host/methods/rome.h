@@ -7,6 +7,7 @@
 #define KEDIT_ROME_H
 
 #include "backend.h"
+#include "delta_factors.h"
 
 #include <stddef.h>
 
@@ -17,8 +18,9 @@ int rome_left_vector(const backend *be, int d_ff, const double *k_mean, const fl
                      size_t errlen);
 
 /* delta (device, d × d_ff) = v·uᵀ with v = z_minus_m/(k*ᵀu); z_minus_m = z − m* (d), k_star (d_ff), u
- * (d_ff), host. Non-zero when k*ᵀu is zero. */
+ * (d_ff), host; formed from its factors (v, u), which go to fac when it is not NULL. Non-zero when k*ᵀu
+ * is zero. */
 int rome_delta(const backend *be, int d, int d_ff, const double *u, const double *k_star, const double *z_minus_m,
-               double *delta, char *err, size_t errlen);
+               double *delta, delta_factors *fac, char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
 #include "version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,14 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_NAME 200   /* bytes of a matrix or method-state name */
-#define GROUP_PATH 256 /* bytes of "/norms/<name>" or "/method_state/<name>" */
+#define GROUP_PATH 256 /* bytes of "/norms/<name>" */
 
 struct results {
     hid_t file;
     char *path;
+    char *part;     /* while being created: the temporary name it is written under (NULL once published) */
     long n_planned; /* width of the retention matrices */
     char err[1024];
 };
@@ -131,6 +136,7 @@ static int create_extendible(hid_t loc, const char *name, hid_t type, hsize_t wi
     hsize_t chunk[2] = {row_bytes >= 8192 ? 1 : 8192 / row_bytes, width}; // chunks of about 8 KiB
     hid_t space = H5Screate_simple(rank, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_fletcher32(dcpl); // HDF5's checksum of every chunk, checked on every read
     if (H5Tequal(type, H5T_IEEE_F64LE) > 0) {
         double nan = NAN;
         H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan);
@@ -294,8 +300,8 @@ static hid_t create_group(hid_t loc, const char *name, bool track_order) {
 
 static int create_layout(results *r) {
     hid_t edits = create_group(r->file, "edits", false), ck = create_group(r->file, "checkpoints", false);
-    hid_t norms = create_group(r->file, "norms", true), state = create_group(r->file, "method_state", false);
-    int rc = edits < 0 || ck < 0 || norms < 0 || state < 0 ? -1 : 0;
+    hid_t norms = create_group(r->file, "norms", true);
+    int rc = edits < 0 || ck < 0 || norms < 0 ? -1 : 0;
     if (!rc) rc = create_columns(edits, edit_columns, N_EDIT_COLS);
     if (!rc) rc = create_extendible(ck, "n_edits", H5T_STD_I64LE, 0, "edits made when the checkpoint was taken");
     if (!rc) rc = create_extendible(ck, "elapsed", H5T_IEEE_F64LE, 0, "wall seconds since the run started");
@@ -310,7 +316,6 @@ static int create_layout(results *r) {
     if (edits >= 0) H5Gclose(edits);
     if (ck >= 0) H5Gclose(ck);
     if (norms >= 0) H5Gclose(norms);
-    if (state >= 0) H5Gclose(state);
     return rc;
 }
 
@@ -325,6 +330,7 @@ static results *results_new(const char *path) {
 static void results_free(results *r) {
     if (r->file >= 0) H5Fclose(r->file);
     free(r->path);
+    free(r->part);
     free(r);
 }
 
@@ -344,6 +350,24 @@ static void last_component(const char *path, char *buf, size_t n) {
     snprintf(buf, n, "%.*s", (int)(end - start), path + start);
 }
 
+char *results_part_path(const char *path) {
+    size_t n = strlen(path) + 6;
+    char *p = malloc(n);
+    snprintf(p, n, "%s.part", path);
+    return p;
+}
+
+/* removes a temporary left by a run that stopped before publishing it, unless a live run holds it */
+static int replace_part(results *r) {
+    int fd = open(r->part, O_RDWR);
+    if (fd < 0) return errno == ENOENT ? 0 : fail(r, "%s cannot be replaced (%s)", r->part, strerror(errno));
+    bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0; // HDF5 holds a lock on a file it writes
+    close(fd);
+    if (busy) return fail(r, "is being created by another run (%s is locked)", r->part);
+    printf("%s: replacing %s, left by a run that stopped before its first edit\n", r->path, r->part);
+    return unlink(r->part) ? fail(r, "cannot remove %s (%s)", r->part, strerror(errno)) : 0;
+}
+
 results *results_create(const char *path, const results_meta *meta, char *err, size_t errlen) {
     results *r = results_new(path);
     if (meta->n_edits < 1) {
@@ -356,9 +380,11 @@ results *results_create(const char *path, const results_meta *meta, char *err, s
         fail(r, "exists already: resume it or choose another name");
         return give_up(r, err, errlen);
     }
-    r->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    r->part = results_part_path(path);
+    if (replace_part(r)) return give_up(r, err, errlen);
+    r->file = H5Fcreate(r->part, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
     if (r->file < 0) {
-        fail(r, "cannot create (%s)", strerror(errno));
+        fail(r, "cannot create %s (%s)", r->part, strerror(errno));
         return give_up(r, err, errlen);
     }
     r->n_planned = meta->n_edits;
@@ -378,24 +404,72 @@ results *results_create(const char *path, const results_meta *meta, char *err, s
              attr_put_str(f, "protocol", meta->protocol) |
              attr_put_str(f, "git_revision", meta->git_revision ? meta->git_revision : "unknown") |
              attr_put_str(f, "device", meta->device) | attr_put_str(f, "weights", meta->weights ? meta->weights : "f32") |
-             attr_put_i64(f, "seed", meta->seed) |
+             attr_put_str(f, "run_id", meta->run_id ? meta->run_id : "") | attr_put_i64(f, "seed", meta->seed) |
              attr_put_i64(f, "n_edits_planned", meta->n_edits) | attr_put_i64(f, "edits_flushed", 0);
     if (rc || create_layout(r) || results_flush(r)) {
         fail(r, "cannot write the file's layout");
-        return give_up(r, err, errlen);
+        snprintf(err, errlen, "%s", r->err);
+        results_discard(r);
+        return NULL;
     }
     return r;
 }
 
+static int sync_parent(const char *path) {
+    char *dir = strdup(path), *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    free(dir);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int results_publish(results *r) {
+    if (!r->part) return 0;
+    if (results_flush(r)) return -1;
+    H5Fclose(r->file); // closed, synced and linked: the name only ever shows a whole file
+    r->file = -1;
+    int fd = open(r->part, O_RDWR);
+    int rc = fd < 0 || fsync(fd);
+    if (fd >= 0) close(fd);
+    if (rc) return fail(r, "cannot sync %s (%s)", r->part, strerror(errno));
+    if (link(r->part, r->path) == 0) rc = unlink(r->part); // unlike rename, never replaces a file created meanwhile
+    else if (errno == EEXIST || access(r->path, F_OK) == 0) return fail(r, "exists already (created while this run started)");
+    else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) rc = rename(r->part, r->path); // no hard links
+    else return fail(r, "cannot create (%s)", strerror(errno));
+    if (rc || sync_parent(r->path)) return fail(r, "cannot publish %s (%s)", r->part, strerror(errno));
+    free(r->part);
+    r->part = NULL;
+    r->file = H5Fopen(r->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    return r->file < 0 ? fail(r, "cannot reopen after publishing it") : 0;
+}
+
+bool results_published(const results *r) { return !r->part; }
+
+void results_discard(results *r) {
+    if (!r) return;
+    if (r->file >= 0) H5Fclose(r->file);
+    r->file = -1;
+    if (r->part) unlink(r->part);
+    results_free(r);
+}
+
 static const char *const required[] = {"/edits/edit", "/checkpoints/n_edits", "/checkpoints/efficacy",
-                                       "/checkpoints/paraphrase", "/checkpoints/specificity", "/norms",
-                                       "/method_state"};
+                                       "/checkpoints/paraphrase", "/checkpoints/specificity", "/norms"};
 
 results *results_open(const char *path, bool writable, char *err, size_t errlen) {
     results *r = results_new(path);
     FILE *probe = fopen(path, "rb");
     if (!probe) {
-        fail(r, "cannot open (%s)", strerror(errno));
+        int e = errno;
+        char *part = results_part_path(path);
+        bool started = e == ENOENT && access(part, F_OK) == 0;
+        if (started) fail(r, "does not exist: its run stopped before its first edit (only %s was written, which "
+                             "the next `kedit run --config` replaces): run it again with --config", part);
+        else fail(r, "cannot open (%s)", strerror(e));
+        free(part);
         return give_up(r, err, errlen);
     }
     fclose(probe);
@@ -428,6 +502,13 @@ results *results_open(const char *path, bool writable, char *err, size_t errlen)
     }
     r->n_planned = (long)planned;
     long n = results_n_edits(r);
+    char *status = attr_get_str(r->file, "status");
+    bool done_early = status && !strcmp(status, "complete") && n != r->n_planned;
+    free(status);
+    if (done_early) {
+        fail(r, "inconsistent: status \"complete\" with %ld edits of the %ld planned (n_edits_planned)", n, r->n_planned);
+        return give_up(r, err, errlen);
+    }
     for (size_t i = 0; i < N_EDIT_COLS && n >= 0; i++) {
         char p[128];
         double *v;
@@ -439,6 +520,12 @@ results *results_open(const char *path, bool writable, char *err, size_t errlen)
             fail(r, "inconsistent: %s has %ld rows, /edits/edit %ld", p, rows, n);
             return give_up(r, err, errlen);
         }
+    }
+    if (writable) { // a publish cut short between its link and its unlink leaves the same file twice
+        char *part = results_part_path(path);
+        struct stat a, b;
+        if (stat(part, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) unlink(part);
+        free(part);
     }
     if (n < 0 || (writable && attr_put_str(r->file, "status", "running"))) {
         if (n >= 0) fail(r, "cannot update the status attribute");
@@ -526,46 +613,6 @@ int results_set_attr_double(results *r, const char *name, double value) {
     return attr_put(r->file, name, H5T_IEEE_F64LE, &value) ? fail(r, "cannot write attribute %s", name) : 0;
 }
 
-static void state_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "/method_state/%.*s", MAX_NAME, name); }
-
-int results_append_row(results *r, const char *name, const double *row, int width) {
-    char path[512];
-    if (check_name(r, "method state", name)) return -1;
-    if (width < 1) return fail(r, "method state %s: row width %d", name, width);
-    state_path(path, sizeof path, name);
-    if (!exists(r->file, path)) {
-        hid_t g = H5Gopen2(r->file, "/method_state", H5P_DEFAULT);
-        int rc = g < 0 || create_extendible(g, name, H5T_IEEE_F64LE, (hsize_t)width, NULL);
-        if (g >= 0) H5Gclose(g);
-        if (rc) return fail(r, "cannot create %s", path);
-    }
-    hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
-    hsize_t rows, cols = 0;
-    int bad = d < 0 || shape_of(d, &rows, &cols);
-    if (d >= 0) H5Dclose(d);
-    if (bad || cols != (hsize_t)width)
-        return fail(r, "%s holds rows of %llu values, not %d", path, (unsigned long long)cols, width);
-    return append_rows(r, path, H5T_NATIVE_DOUBLE, row, 1);
-}
-
-int results_write_blob(results *r, const char *name, const void *data, size_t n) {
-    char path[512];
-    if (check_name(r, "method state", name)) return -1;
-    state_path(path, sizeof path, name);
-    if (!exists(r->file, path)) {
-        hid_t g = H5Gopen2(r->file, "/method_state", H5P_DEFAULT);
-        int rc = g < 0 || create_extendible(g, name, H5T_STD_U8LE, 0, NULL);
-        if (g >= 0) H5Gclose(g);
-        if (rc) return fail(r, "cannot create %s", path);
-    }
-    hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
-    hsize_t dims[1] = {n};
-    int rc = d < 0 || H5Dset_extent(d, dims) < 0 ||
-             (n > 0 && H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0);
-    if (d >= 0) H5Dclose(d);
-    return rc ? fail(r, "cannot write %s", path) : 0;
-}
-
 int results_flush(results *r) {
     long n = results_n_edits(r);
     if (n < 0) return -1;
@@ -575,6 +622,8 @@ int results_flush(results *r) {
 }
 
 int results_mark_complete(results *r) {
+    long n = results_n_edits(r);
+    if (n != r->n_planned) return fail(r, "cannot be complete with %ld edits of the %ld planned", n, r->n_planned);
     if (attr_put_str(r->file, "status", "complete")) return fail(r, "cannot set status complete");
     return results_flush(r);
 }
@@ -652,41 +701,6 @@ int results_norm_matrices(results *r, char ***names, int *n) {
     return rc ? fail(r, "cannot list /norms") : 0;
 }
 
-int results_read_rows(results *r, const char *name, double **rows, long *n_rows, int *width) {
-    char path[512];
-    long cols;
-    state_path(path, sizeof path, name);
-    int rc = results_read(r, path, rows, n_rows, &cols);
-    *width = (int)cols;
-    return rc;
-}
-
-bool results_has_blob(results *r, const char *name) {
-    char path[512];
-    state_path(path, sizeof path, name);
-    return exists(r->file, path);
-}
-
-int results_read_blob(results *r, const char *name, void **data, size_t *n) {
-    char path[512];
-    state_path(path, sizeof path, name);
-    *data = NULL;
-    if (!exists(r->file, path)) return fail(r, "no %s", path);
-    hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
-    hsize_t rows, cols;
-    shape_of(d, &rows, &cols);
-    unsigned char *v = malloc((size_t)rows + 1);
-    int rc = rows > 0 && H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
-    H5Dclose(d);
-    if (rc) {
-        free(v);
-        return fail(r, "cannot read %s", path);
-    }
-    *data = v;
-    *n = (size_t)rows;
-    return 0;
-}
-
 /* ---- resuming ---- */
 
 /* the number of leading rows of a 1-D dataset whose value is ≤ limit (the rows are in increasing order) */
@@ -732,12 +746,4 @@ int results_truncate_edits(results *r, long n_edits) {
         if (truncate_rows(r, path, (hsize_t)keep)) return -1;
     }
     return keep < 0 ? -1 : 0;
-}
-
-int results_truncate_rows(results *r, const char *name, long n_rows) {
-    char path[512];
-    if (check_name(r, "method state", name)) return -1;
-    state_path(path, sizeof path, name);
-    if (!exists(r->file, path)) return fail(r, "no %s", path);
-    return truncate_rows(r, path, (hsize_t)(n_rows < 0 ? 0 : n_rows));
 }

@@ -1,16 +1,17 @@
 /* One self-describing HDF5 results file per run (schema: results/README.md, version RESULTS_SCHEMA_VERSION):
  * the run's metadata as root attributes, one row per edit, the norms of every edited matrix after every
- * edit, the checkpoints' retention matrices and perplexities, the frozen context templates, and the
- * method's own state for resuming. Flushed at every checkpoint; the status attribute reads "complete"
- * only after results_mark_complete, so a file cut short never looks finished. Errors name the file and the
- * object, and HDF5's own error printing is silenced. */
+ * edit, the checkpoints' retention matrices and perplexities and the frozen context templates; every
+ * dataset chunked with HDF5's Fletcher-32 checksum. The resume state lives apart (run/run_state.h). A file
+ * is created under a temporary name (PATH.part) and appears at its name only once published; the status
+ * attribute reads "complete" only after results_mark_complete, with every planned edit, so a file cut
+ * short never looks finished. Errors name the file and the object; HDF5's own error printing is silenced. */
 #ifndef KEDIT_RESULTS_H5_H
 #define KEDIT_RESULTS_H5_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#define RESULTS_SCHEMA_VERSION 1
+#define RESULTS_SCHEMA_VERSION 2
 
 typedef struct results results;
 
@@ -25,6 +26,7 @@ typedef struct results_meta {
     const char *git_revision;   /* of the kedit that ran, given by the caller ("unknown" if NULL) */
     const char *device;         /* "cpu", "cuda: NVIDIA H100 ...", ... */
     const char *weights;        /* storage of the linear weights: "f32" or "bf16" (NULL: "f32") */
+    const char *run_id;         /* names the run's state files (run/run_state.h) */
     long long seed;
     long n_edits;               /* edits planned: the width of the retention matrices */
 } results_meta;
@@ -60,10 +62,21 @@ typedef struct checkpoint_row {
     double elapsed;              /* wall seconds since the run started */
 } checkpoint_row;
 
-/* Creates path (refusing to overwrite an existing file) with status "running". */
+/* Creates the file with status "running" under the temporary name PATH.part (results_part_path), refusing
+ * an existing path; a PATH.part left by a run that stopped before publishing is replaced (one held by a
+ * live run is refused). Nothing is at path until results_publish. */
 results *results_create(const char *path, const results_meta *meta, char *err, size_t errlen);
-/* Opens an existing results file, checking that it is one (schema version, required objects) and
- * reporting a truncated or corrupt file clearly. writable (to resume) sets status back to "running". */
+/* Flushes, syncs and links the temporary file to its name (refusing to replace a file that appeared
+ * meanwhile), then syncs the folder; no-op for an opened file. */
+int results_publish(results *r);
+bool results_published(const results *r); /* false between results_create and results_publish */
+/* Closes a file not yet published and removes its temporary name (NULL accepted). */
+void results_discard(results *r);
+char *results_part_path(const char *path); /* "PATH.part", malloc'd */
+/* Opens an existing results file, checking that it is one (schema version, required objects, a "complete"
+ * status only with every planned edit) and reporting a truncated or corrupt file clearly, and a missing one
+ * whose PATH.part exists as a run that stopped before its first edit. writable (to resume) sets status
+ * back to "running". */
 results *results_open(const char *path, bool writable, char *err, size_t errlen);
 /* Flushes and closes (NULL is accepted). */
 void results_close(results *r);
@@ -77,13 +90,10 @@ int results_append_checkpoint(results *r, const checkpoint_row *c);
 int results_set_templates(results *r, const char *const *templates, int n);
 int results_set_attr_str(results *r, const char *name, const char *value);   /* an extra root attribute */
 int results_set_attr_double(results *r, const char *name, double value);
-/* Method state under /method_state: append one float64 row (width fixed by the first row) to an
- * extendible dataset, or replace a byte blob. Names are single path components (no '/'). */
-int results_append_row(results *r, const char *name, const double *row, int width);
-int results_write_blob(results *r, const char *name, const void *data, size_t n);
 /* H5Fflush, recording in the attribute edits_flushed how many edit rows the flushed file holds. */
 int results_flush(results *r);
-/* Sets status "complete" and flushes: call once, after the last checkpoint. */
+/* Sets status "complete" and flushes: call once, after the last checkpoint; fails unless every planned
+ * edit has its row. */
 int results_mark_complete(results *r);
 
 /* ---- reading ---- */
@@ -98,15 +108,9 @@ int results_read(results *r, const char *dataset, double **values, long *rows, l
 int results_read_templates(results *r, char ***templates, int *n); /* free each and the array */
 /* the edited matrices' names (those with a /norms group), malloc'd array of malloc'd strings */
 int results_norm_matrices(results *r, char ***names, int *n);
-int results_read_rows(results *r, const char *name, double **rows, long *n_rows, int *width);
-bool results_has_blob(results *r, const char *name); /* whether /method_state/<name> exists */
-int results_read_blob(results *r, const char *name, void **data, size_t *n);
-
 /* ---- resuming ---- */
 /* Drops every edit row with edit ≥ n_edits (in /edits and /norms) and every checkpoint with more edits,
  * so that a resumed run continues after edit n_edits − 1. */
 int results_truncate_edits(results *r, long n_edits);
-/* Keeps the first n_rows rows of a method-state dataset. */
-int results_truncate_rows(results *r, const char *name, long n_rows);
 
 #endif

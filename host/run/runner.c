@@ -2,16 +2,21 @@
 
 #include "methods/editor.h"
 #include "model_save.h"
+#include "run/input_digest.h"
 #include "run/metrics.h"
 #include "run/progress.h"
 #include "run/record_fit.h"
 #include "run/results_h5.h"
+#include "run/run_state.h"
 #include "version.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct run {
     run_config *c;
@@ -24,15 +29,20 @@ typedef struct run {
     edit_dataset ds;
     eval_set es;
     results *res;
+    const char *path;          /* the results file */
+    run_state *st;             /* its state folder */
+    char run_id[RUN_ID_LEN + 1];
+    cJSON *digests, *digest_paths; /* the inputs' digests now, and the path of each (for messages) */
     editor *ed;
     progress pr;
     long done;                 /* edits already made (and in the results file) */
+    void **pending;            /* records of the edits since the last state write (state_every > 1) */
+    size_t *pending_len;
+    int n_pending;
     int *ppl_ids;              /* held-out text for the perplexity, n_ppl tokens */
     long n_ppl;
     double ppl0;               /* perplexity of the unedited model (NaN without a text) */
     double *prob_pre;          /* n target probabilities on W₀ */
-    unsigned char *state;      /* resuming: the file's resume state (its edit count, then the editor's) */
-    size_t state_len;
     char err[2048];
 } run;
 
@@ -115,45 +125,122 @@ static int perplexity(run *r, double *ppl) {
 
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
-/* reads the file's resume state into r->state; *t = its edit count (0 when the run stopped before one) */
-static int state_edits(run *r, long *t) {
-    *t = 0;
-    if (!results_has_blob(r->res, "resume")) return 0;
-    void *buf;
-    if (results_read_blob(r->res, "resume", &buf, &r->state_len)) FAIL(r, "%s", results_error(r->res));
-    r->state = buf;
-    int64_t v = -1;
-    if (r->state_len >= sizeof v) memcpy(&v, r->state, sizeof v);
-    if (v < 0 || v > r->ds.n) FAIL(r, "%s: /method_state/resume is damaged (edit count %lld)", r->o->resume, (long long)v);
-    *t = (long)v;
-    return 0;
+/* a fresh run's id: 32 hex digits from /dev/urandom (the time and process id where it cannot be read) */
+static void make_run_id(char *id) {
+    unsigned char b[RUN_ID_LEN / 2];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f) fclose(f);
+    if (got != sizeof b) {
+        unsigned long long x = (unsigned long long)time(NULL) * 6364136223846793005ull ^ (unsigned long long)getpid();
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(x >> (8 * (i % 8))) ^ (unsigned char)i;
+    }
+    for (size_t i = 0; i < sizeof b; i++) snprintf(id + 2 * i, 3, "%02x", b[i]);
+}
+
+static bool regular_file(const char *path) {
+    struct stat sb;
+    return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static void add_file_digest(run *r, const char *name, const char *path) {
+    digest_add_file(r->digests, name, path);
+    cJSON_AddStringToObject(r->digest_paths, name, path);
+}
+
+/* the digests of the inputs read from files (the statistics are added by digest_statistics) */
+static void digest_inputs(run *r) {
+    run_config *c = r->c;
+    r->digests = cJSON_CreateObject();
+    r->digest_paths = cJSON_CreateObject();
+    char *cfg = cJSON_PrintUnformatted(c->json);
+    digest_add(r->digests, "config", digest_more(digest_start(), cfg, strlen(cfg)));
+    free(cfg);
+    cJSON_AddStringToObject(r->digest_paths, "config", "the results file's config attribute");
+    add_file_digest(r, "hparams", c->hparams_path);
+    cJSON_AddStringToObject(r->digests, "model", r->m.checksum);
+    cJSON_AddStringToObject(r->digest_paths, "model", c->model_path);
+    const char *tp = c->tokenizer_path ? c->tokenizer_path : c->model_path;
+    if (regular_file(tp)) add_file_digest(r, "tokenizer", tp);
+    add_file_digest(r, "dataset", c->dataset_path);
+    if (c->ppl_text) add_file_digest(r, "perplexity_text", c->ppl_text);
+}
+
+/* the covariances the editor uses (after the statistics cache or corpus and their regularisation) and,
+ * where it uses any, the corpus they come from */
+static void digest_statistics(run *r, cJSON *into) {
+    size_t nn = (size_t)r->m.cfg.d_ff * r->m.cfg.d_ff;
+    unsigned long long h = digest_start();
+    float *host = NULL;
+    for (int i = 0; i < editor_n_layers(r->ed); i++) {
+        const float *C = editor_cov(r->ed, i);
+        if (!C) continue;
+        if (!host) host = malloc(nn * sizeof(float));
+        r->be->to_host(host, C, nn * sizeof(float));
+        h = digest_more(h, host, nn * sizeof(float));
+    }
+    if (host) digest_add(into, "covariance", h);
+    if (host && r->c->stats_corpus) {
+        digest_add_file(into, "corpus", r->c->stats_corpus);
+        cJSON_AddStringToObject(r->digest_paths, "corpus", r->c->stats_corpus);
+    }
+    free(host);
+}
+
+/* the recorded digests against now's (a resume), or recorded in the file (a fresh run) */
+static int check_digests(run *r, const cJSON *now) {
+    char *text = results_attr_str(r->res, "input_digests");
+    cJSON *was = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!was) FAIL(r, "%s: no input_digests attribute (written by an older kedit): its inputs cannot be verified, "
+                      "resume refused", r->path);
+    int rc = digests_check(was, now, r->digest_paths, r->path, r->err, sizeof r->err);
+    cJSON_Delete(was);
+    return rc;
+}
+
+/* a resumed file must be the run its configuration describes: its id, its plan, its inputs */
+static int check_resumed_file(run *r) {
+    char *id = results_attr_str(r->res, "run_id");
+    bool ok = id && strlen(id) == RUN_ID_LEN;
+    if (ok) snprintf(r->run_id, sizeof r->run_id, "%s", id);
+    free(id);
+    if (!ok) FAIL(r, "%s: no run_id attribute (schema version 1): its state is inside the file; resume it with the "
+                     "kedit that wrote it", r->path);
+    double planned = 0;
+    if (results_attr_double(r->res, "n_edits_planned", &planned)) FAIL(r, "%s", results_error(r->res));
+    if ((long)planned != r->ds.n)
+        FAIL(r, "%s: inconsistent: n_edits_planned is %ld but its config attribute selects %d edits", r->path,
+             (long)planned, r->ds.n);
+    return check_digests(r, r->digests);
 }
 
 static int open_results(run *r) {
     run_config *c = r->c;
+    digest_inputs(r);
     if (r->o->resume) {
-        r->res = results_open(r->o->resume, true, r->err, sizeof r->err);
+        r->path = r->o->resume;
+        r->res = results_open(r->path, false, r->err, sizeof r->err); // checked before anything is written
+        if (!r->res || check_resumed_file(r)) return -1;
+        results_close(r->res);
+        r->res = results_open(r->path, true, r->err, sizeof r->err);
         if (!r->res) return -1;
-        double flushed = 0;
-        if (results_attr_double(r->res, "edits_flushed", &flushed)) FAIL(r, "%s", results_error(r->res));
-        if (state_edits(r, &r->done)) return -1;
-        if (r->done > (long)flushed)
-            FAIL(r, "%s: its resume state is of edit %ld but only %ld edits were flushed", r->o->resume, r->done,
-                 (long)flushed);
-        if (results_truncate_edits(r->res, r->done)) FAIL(r, "%s", results_error(r->res));
-        if (r->done < (long)flushed)
-            printf("%s: %ld edits were flushed after its last resume state; they are made again\n", r->o->resume,
-                   (long)flushed - r->done);
-        return 0;
+        r->st = run_state_open(r->path, r->run_id, r->err, sizeof r->err);
+        return r->st ? 0 : -1;
     }
+    r->path = c->output;
+    make_run_id(r->run_id);
     char *cfg = config_text(r);
     results_meta meta = {.config_json = cfg, .method = method_name(r->hp.method), .model_path = c->model_path,
                          .model_name = c->model_name, .model_checksum = r->m.checksum, .dataset = c->dataset_path,
                          .protocol = protocol_name(c->ds.protocol), .git_revision = KEDIT_GIT_REV,
-                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .seed = (long long)c->seed, .n_edits = r->ds.n};
+                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .run_id = r->run_id,
+                         .seed = (long long)c->seed, .n_edits = r->ds.n};
     r->res = results_create(c->output, &meta, r->err, sizeof r->err);
     free(cfg);
-    return r->res ? 0 : -1;
+    if (!r->res) return -1;
+    r->st = run_state_create(r->path, r->run_id, r->err, sizeof r->err);
+    return r->st ? 0 : -1;
 }
 
 /* scores of all requests on W₀: the target probability before each edit, the pre-edit means */
@@ -173,7 +260,7 @@ static int evaluate_unedited(run *r) {
     }
     free(s);
     if (perplexity(r, &r->ppl0)) return -1;
-    if (r->done == 0) {
+    if (!r->o->resume) {
         results_set_attr_double(r->res, "pre_efficacy", eff / n);
         results_set_attr_double(r->res, "pre_paraphrase", par / n);
         results_set_attr_double(r->res, "pre_specificity", spe / n);
@@ -200,32 +287,123 @@ static int validate_inputs(run *r) { return load_ppl_text(r) || prepare_editor(r
 
 static int record_templates(run *r) {
     const ctx_templates *t = editor_templates(r->ed);
-    if (r->done == 0 && t && results_set_templates(r->res, (const char *const *)t->text, t->n))
+    if (!r->o->resume && t && results_set_templates(r->res, (const char *const *)t->text, t->n))
         FAIL(r, "%s", results_error(r->res));
     return 0;
 }
 
-/* ---- the state a resumed run needs: the edit count it belongs to, then the editor's state (the
- * matrices the method changed and its own state) ---- */
+/* ---- the durable state (run/run_state.h): the record of every edit call, or a snapshot ---- */
 
-static int save_state(run *r, long n_edits) {
-    void *state;
-    size_t n;
-    if (editor_save_state(r->ed, &state, &n, r->err, sizeof r->err)) return -1;
-    int64_t t = n_edits;
-    unsigned char *buf = malloc(sizeof t + n);
-    memcpy(buf, &t, sizeof t);
-    memcpy(buf + sizeof t, state, n);
-    free(state);
-    int rc = results_write_blob(r->res, "resume", buf, sizeof t + n);
-    free(buf);
-    if (rc) FAIL(r, "%s", results_error(r->res));
+/* a fresh run: the digests (with the statistics) recorded and the file published under its name; a
+ * resumed one: the covariances checked */
+static int start_or_verify(run *r) {
+    cJSON *cov = cJSON_CreateObject();
+    digest_statistics(r, cov);
+    int rc = 0;
+    if (r->o->resume) rc = check_digests(r, cov);
+    else {
+        for (cJSON *d; (d = cov->child);) {
+            cJSON_DetachItemViaPointer(cov, d);
+            cJSON_AddItemToObject(r->digests, d->string, d);
+        }
+        char *text = cJSON_PrintUnformatted(r->digests);
+        rc = results_set_attr_str(r->res, "input_digests", text) || results_publish(r->res);
+        free(text);
+        if (rc) snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
+    }
+    cJSON_Delete(cov);
+    return rc;
+}
+
+/* the journal of the edit just made, kept until the next state write */
+static int keep_record(run *r) {
+    if (editor_journal_is_snapshot(r->ed)) return 0; // taken at the state write
+    r->pending = realloc(r->pending, (size_t)(r->n_pending + 1) * sizeof *r->pending);
+    r->pending_len = realloc(r->pending_len, (size_t)(r->n_pending + 1) * sizeof *r->pending_len);
+    if (editor_journal(r->ed, &r->pending[r->n_pending], &r->pending_len[r->n_pending], r->err, sizeof r->err))
+        return -1;
+    r->n_pending++;
     return 0;
 }
 
-static int restore_state(run *r) {
-    return editor_load_state(r->ed, r->state + sizeof(int64_t), r->state_len - sizeof(int64_t), r->err,
+static void drop_pending(run *r) {
+    for (int k = 0; k < r->n_pending; k++) free(r->pending[k]);
+    r->n_pending = 0;
+}
+
+/* writes the records of edits n − n_pending + 1 … n (or the snapshot of edit n) */
+static int save_state(run *r, long n) {
+    int rc = 0;
+    if (editor_journal_is_snapshot(r->ed)) {
+        void *rec;
+        size_t len;
+        rc = editor_journal(r->ed, &rec, &len, r->err, sizeof r->err) ||
+             run_state_write(r->st, n, rec, len, true, r->err, sizeof r->err);
+        if (!rc) free(rec);
+    }
+    for (int k = 0; k < r->n_pending && !rc; k++)
+        rc = run_state_write(r->st, n - r->n_pending + 1 + k, r->pending[k], r->pending_len[k], false, r->err,
                              sizeof r->err);
+    drop_pending(r);
+    return rc ? -1 : 0;
+}
+
+/* the replayed editor's norms against the results file's last row: the replay is the run's */
+static int check_replay(run *r) {
+    static const char *const cols[] = {"l1_diff", "fro_diff", "fro_step", "l1", "codebook_size", "values_norm"};
+    for (int j = 0; j < editor_n_matrices(r->ed); j++) {
+        layer_norms ln;
+        const char *name = editor_matrix_name(r->ed, j);
+        if (editor_norms(r->ed, j, &ln)) FAIL(r, "the norms of %s failed", name);
+        double now[6] = {ln.dev_l1_mean, ln.dev_fro, ln.inc_fro, ln.w_l1_mean, ln.codebook_size, ln.values_norm};
+        for (int c = 0; c < 6; c++) {
+            char path[256];
+            snprintf(path, sizeof path, "/norms/%s/%s", name, cols[c]);
+            double *v;
+            long rows, one;
+            if (results_read(r->res, path, &v, &rows, &one)) FAIL(r, "%s", results_error(r->res));
+            double was = rows >= r->done ? v[r->done - 1] : NAN;
+            free(v);
+            if (memcmp(&was, &now[c], sizeof was) == 0 || (isnan(was) && isnan(now[c]))) continue;
+            if (!(fabs(now[c] - was) <= 1e-6 * fabs(was)))
+                FAIL(r, "%s: the replayed state gives %s = %.17g after edit %ld, the run recorded %.17g: its state "
+                     "does not reproduce the run", r->path, path, now[c], r->done, was);
+            fprintf(stderr, "kedit: %s: the replayed %s differs from the recorded one by %.3g (relative; rounding "
+                    "of another device or library)\n", r->path, path, fabs(now[c] - was) / fabs(was));
+        }
+    }
+    return 0;
+}
+
+/* a resumed run: the edit to continue after (the last state written, at most the last row flushed), the
+ * results past it dropped, the state replayed and checked */
+static int resume_state(run *r) {
+    double flushed = 0;
+    if (results_attr_double(r->res, "edits_flushed", &flushed)) FAIL(r, "%s", results_error(r->res));
+    bool snapshot = editor_journal_is_snapshot(r->ed);
+    long t = run_state_last(r->st);
+    if (t > (long)flushed) {
+        if (snapshot) FAIL(r, "%s: its state is of edit %ld but only %ld edits were flushed", r->path, t, (long)flushed);
+        printf("%s: the state of edits %ld … %ld is past the last flushed edit; they are made again\n", r->path,
+               (long)flushed + 1, t);
+        t = (long)flushed;
+        if (run_state_drop_after(r->st, t, r->err, sizeof r->err)) return -1;
+    }
+    if (results_truncate_edits(r->res, t)) FAIL(r, "%s", results_error(r->res));
+    if (t < (long)flushed)
+        printf("%s: %ld edits were flushed after its last resume state; they are made again\n", r->path,
+               (long)flushed - t);
+    r->done = t;
+    if (t == 0) return 0;
+    int n = 0;
+    void **recs = NULL;
+    size_t *lens = NULL;
+    int rc = run_state_read(r->st, t, snapshot, &n, &recs, &lens, r->err, sizeof r->err);
+    if (!rc) rc = editor_replay(r->ed, n, (const void *const *)recs, lens, r->err, sizeof r->err);
+    for (int k = 0; k < n; k++) free(recs[k]);
+    free(recs);
+    free(lens);
+    return rc || check_replay(r) ? -1 : 0;
 }
 
 /* ---- the edits ---- */
@@ -300,33 +478,42 @@ static int edit_one(run *r, long i, double t_start) {
     if (record_norms(r, i)) return -1;
     long n = i + 1;
     if ((n % r->c->checkpoint_every == 0 || n == r->ds.n) && checkpoint(r, n, t_start)) return -1;
+    if (keep_record(r)) return -1;
+    if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res)); // the rows first: a state is never ahead
     if ((n % r->c->state_every == 0 || n == r->ds.n) && save_state(r, n)) return -1;
-    if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res));
     progress_edit(&r->pr, n, row.efficacy);
     return 0;
 }
 
-static void run_free(run *r) {
+/* a fresh run that failed before it was published leaves nothing behind */
+static void run_free(run *r, bool failed) {
     editor_free(r->ed);
     templates_free(&r->templates);
-    results_close(r->res);
+    if (failed && !r->o->resume && r->res && !results_published(r->res)) {
+        results_discard(r->res);
+        run_state_remove(r->path);
+    } else results_close(r->res);
+    run_state_close(r->st);
+    drop_pending(r);
+    free(r->pending);
+    free(r->pending_len);
+    cJSON_Delete(r->digests);
+    cJSON_Delete(r->digest_paths);
     eval_set_free(&r->es);
     dataset_free(&r->ds);
     if (r->tok) tokenizer_free(r->tok);
     if (r->m.layers) model_free(&r->m);
     free(r->ppl_ids);
     free(r->prob_pre);
-    free(r->state);
 }
 
 int run_execute(run_config *c, const run_opts *o) {
     run r = {.c = c, .o = o};
     double t_start = progress_now();
-    int rc = load_inputs(&r) || validate_inputs(&r) || open_results(&r) || record_templates(&r) || evaluate_unedited(&r);
-    if (!rc && r.done > 0) {
-        rc = restore_state(&r);
-        if (!rc) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
-    }
+    // every input is read and checked before the results file is created (validate_inputs)
+    int rc = load_inputs(&r) || validate_inputs(&r) || open_results(&r) || record_templates(&r) ||
+             evaluate_unedited(&r) || start_or_verify(&r) || (o->resume && resume_state(&r));
+    if (!rc && o->resume) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
     if (!rc) {
         progress_start(&r.pr, stdout, method_name(r.hp.method), r.ds.n, o->quiet);
         if (o->progress_every >= 0) r.pr.interval = o->progress_every;
@@ -342,6 +529,6 @@ int run_execute(run_config *c, const run_opts *o) {
     if (!rc) printf("results: %s (complete)\n", r.o->resume ? r.o->resume : c->output);
     else if (rc == 2) printf("stopped after %ld edits; continue with: kedit run --resume %s\n", results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else fprintf(stderr, "kedit run: %s\n", r.err);
-    run_free(&r);
+    run_free(&r, rc != 0 && rc != 2);
     return rc;
 }

@@ -414,6 +414,7 @@ static void test_table_forgetting(void) {
     results *r2 = results_create(tmp_path(path2, sizeof path2, "forget_none.h5"), &meta, err, sizeof err);
     CHECK(r && r2, "%s", err);
     if (!r || !r2) return;
+    CHECK(results_publish(r) == 0 && results_publish(r2) == 0, "publish: %s", results_error(r));
     const double after[4] = {1, 1, 0.5, 1}, early[2] = {0, 0}, last[4] = {0.5, 0, NAN, 1};
     for (int i = 0; i < 4; i++) {
         edit_row e = edit_of(i);
@@ -426,7 +427,7 @@ static void test_table_forgetting(void) {
     }
     checkpoint_row c = {4, last, last, last, NAN, NAN, 2.0};
     CHECK(results_append_checkpoint(r, &c) == 0, "%s", results_error(r));
-    results_mark_complete(r);
+    CHECK(results_mark_complete(r) == 0, "%s", results_error(r));
     results_close(r);
     results_close(r2);
     const char *files[2] = {path, path2};

@@ -2,19 +2,12 @@
  * a text corpus, computed in one pass (resumable) and cached for the editing methods. */
 #include "cli.h"
 #include "methods/covariance.h"
+#include "run/interrupt.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -34,7 +27,8 @@ static void usage(FILE *f) {
             "  --weights f32|bf16     hold the linear layers' weights in float32 (default) or bfloat16 (the\n"
             "                         statistics of a bf16 model are its own: a run with \"weights\": \"bf16\")\n"
             "  --device cpu|cuda      backend (cuda in a make GPU=1 build; default cpu)\n\n"
-            "A run that finds its cache file loads it; an interrupted run (Ctrl-C saves a checkpoint) resumes.\n");
+            "A run that finds its cache file loads it; an interrupted run (SIGINT, SIGTERM or SIGUSR1 save a\n"
+            "checkpoint, exit status %d) resumes.\n", EXIT_INTERRUPTED);
 }
 
 /* "3,4,5" or "3-8" or a mix; non-zero on malformed input */
@@ -67,7 +61,7 @@ int cmd_stats(int argc, char **argv) {
     const char *data = getenv("KEDIT_DATA");
     snprintf(corpus_default, sizeof corpus_default, "%s/text/wikitext-2-raw-test.txt",
              data && *data ? data : "../shared/data");
-    cov_opts o = {.corpus = corpus_default, .progress = true, .stop = &stop_requested};
+    cov_opts o = {.corpus = corpus_default, .progress = true, .stop = interrupt_flag()};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -104,8 +98,7 @@ int cmd_stats(int argc, char **argv) {
     model m;
     tokenizer *tok;
     cli_load_model(model_path, tok_path, cli_backend(device), cli_weights(weights), &m, &tok);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    interrupt_install();
     float **C = calloc((size_t)n, sizeof *C);
     cov_info *info = calloc((size_t)n, sizeof *info);
     char err[1024];
@@ -121,5 +114,5 @@ int cmd_stats(int argc, char **argv) {
     free(C), free(info), free(layers);
     tokenizer_free(tok);
     model_free(&m);
-    return rc ? 1 : 0;
+    return rc && interrupt_signal() ? EXIT_INTERRUPTED : rc ? 1 : 0;
 }

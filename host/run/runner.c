@@ -3,6 +3,7 @@
 #include "methods/editor.h"
 #include "model_save.h"
 #include "run/metrics.h"
+#include "run/interrupt.h"
 #include "run/progress.h"
 #include "run/results_h5.h"
 #include "version.h"
@@ -171,7 +172,7 @@ static int prepare_editor(run *r) {
     r->ed = editor_create(&r->m, &r->hp, r->err, sizeof r->err);
     if (!r->ed) return -1;
     cov_opts cov = {.corpus = r->c->stats_corpus, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
-                    .progress = !r->o->quiet};
+                    .progress = !r->o->quiet, .stop = interrupt_flag()};
     editor_resources res = {.tok = r->tok, .templates_path = r->c->templates_path, .cov = &cov};
     if (editor_prepare(r->ed, &res, r->err, sizeof r->err)) return -1;
     const ctx_templates *t = editor_templates(r->ed);
@@ -281,6 +282,15 @@ static int edit_one(run *r, long i, double t_start) {
     return 0;
 }
 
+/* a signal (run/interrupt.h) stopped the run after edit n: the resume state of edit n unless edit n wrote it */
+static int save_interrupted(run *r, long n) {
+    if (n > r->done && n % r->c->state_every != 0) {
+        if (save_state(r, n)) return -1;
+        if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res));
+    }
+    return EXIT_INTERRUPTED;
+}
+
 static void run_free(run *r) {
     editor_free(r->ed);
     results_close(r->res);
@@ -296,7 +306,9 @@ static void run_free(run *r) {
 int run_execute(run_config *c, const run_opts *o) {
     run r = {.c = c, .o = o};
     double t_start = progress_now();
-    int rc = load_inputs(&r) || open_results(&r) || load_ppl_text(&r) || evaluate_unedited(&r) || prepare_editor(&r);
+    // a signal is acted on between the phases (and within the covariance pass)
+    int rc = load_inputs(&r) || interrupt_signal() || open_results(&r) || load_ppl_text(&r) || evaluate_unedited(&r) ||
+             interrupt_signal() || prepare_editor(&r) || interrupt_signal();
     if (!rc && r.done > 0) {
         rc = restore_state(&r);
         if (!rc) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
@@ -305,14 +317,21 @@ int run_execute(run_config *c, const run_opts *o) {
         progress_start(&r.pr, stdout, method_name(r.hp.method), r.ds.n, o->quiet);
         if (o->progress_every >= 0) r.pr.interval = o->progress_every;
         long stop = o->stop_after > 0 ? r.done + o->stop_after : r.ds.n;
-        for (long i = r.done; !rc && i < r.ds.n && i < stop; i++) rc = edit_one(&r, i, t_start);
+        long i = r.done;
+        while (!rc && i < r.ds.n && i < stop && !interrupt_signal()) rc = edit_one(&r, i++, t_start);
         progress_finish(&r.pr);
-        if (!rc && stop < r.ds.n) rc = 2; // stopped on request: the file stays "running"
-    }
+        if (!rc && i < r.ds.n && interrupt_signal()) rc = save_interrupted(&r, i);
+        else if (!rc && stop < r.ds.n) rc = 2; // stopped on request: the file stays "running"
+    } else if (interrupt_signal()) rc = EXIT_INTERRUPTED; // stopped before the edits (a covariance pass saved its sums)
     if (!rc && results_mark_complete(r.res)) rc = -1, snprintf(r.err, sizeof r.err, "%s", results_error(r.res));
     if (!rc && o->save_model && model_save_hf(&r.m, c->model_path, c->tokenizer_path, o->save_model, r.err, sizeof r.err))
         rc = -1;
     if (!rc) printf("results: %s (complete)\n", r.o->resume ? r.o->resume : c->output);
+    else if (rc == EXIT_INTERRUPTED && !r.res)
+        printf("%s: stopped before the results file was created; run the same command again\n", interrupt_signal_name());
+    else if (rc == EXIT_INTERRUPTED)
+        printf("%s: stopped after %ld edits, the state saved; continue with: kedit run --resume %s\n",
+               interrupt_signal_name(), results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else if (rc == 2) printf("stopped after %ld edits; continue with: kedit run --resume %s\n", results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else fprintf(stderr, "kedit run: %s\n", r.err);
     run_free(&r);

@@ -192,6 +192,26 @@ static void test_write_folder(void) {
     CHECK(strstr(err, dir) && strstr(err, "holds another sweep"), "message: %s", err);
 }
 
+/* grid keys and output replace fields the base already has (each under its own name) */
+static void test_base_fields_replaced(void) {
+    char grid[256], err[1024];
+    grid_file(grid, sizeof grid, "replace.json",
+              "{\"base\": {\"model\": \"m\", \"hparams\": \"h.json\", \"seed\": 7, \"output\": \"mine.h5\","
+              " \"dataset\": {\"path\": \"d.json\", \"n_edits\": 5}},"
+              " \"grid\": {\"seed\": [1, 2], \"dataset.n_edits\": [10]}, \"output_dir\": \"r\"}");
+    cJSON *cfg;
+    CHECK(sweep_task_config(grid, 1, &cfg, err, sizeof err) == 0, "%s", err);
+    if (!cfg) return;
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cfg, "seed"), *out = cJSON_GetObjectItemCaseSensitive(cfg, "output");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "dataset"), "n_edits");
+    CHECK(cJSON_IsNumber(seed) && seed->valueint == 2, "seed not replaced");
+    CHECK(cJSON_IsNumber(n) && n->valueint == 10, "dataset.n_edits not replaced");
+    CHECK(cJSON_IsString(out) && !strcmp(out->valuestring, "r/task-0001.h5"), "output not replaced");
+    run_config rc; /* reads every field by its name */
+    CHECK(run_config_from_json(cfg, grid, &rc, err, sizeof err) == 0, "%s", err);
+    run_config_free(&rc);
+}
+
 /* 10,001 tasks: task names get 5 digits */
 static void test_wide_names(void) {
     char grid[256], err[1024];
@@ -328,6 +348,7 @@ int main(void) {
     RUN(test_expansion_order);
     RUN(test_base_file);
     RUN(test_write_folder);
+    RUN(test_base_fields_replaced);
     RUN(test_wide_names);
     RUN(test_bad_grids);
     RUN(test_bad_tasks);

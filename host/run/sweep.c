@@ -187,9 +187,9 @@ static int set_path(const sweep_grid *g, cJSON *cfg, const char *path, cJSON *va
         }
         obj = child ? child : cJSON_AddObjectToObject(obj, seg);
     }
-    cJSON *old = obj && seg && value ? cJSON_GetObjectItemCaseSensitive(obj, seg) : NULL;
     bool ok = obj && seg && value &&
-              (old ? cJSON_ReplaceItemViaPointer(obj, old, value) : cJSON_AddItemToObject(obj, seg, value));
+              (cJSON_GetObjectItemCaseSensitive(obj, seg) ? cJSON_ReplaceItemInObjectCaseSensitive(obj, seg, value) /* names it */
+                                                          : cJSON_AddItemToObject(obj, seg, value));
     if (!ok) {
         snprintf(err, errlen, "%s: out of memory setting %s", g->path, path);
         cJSON_Delete(value);

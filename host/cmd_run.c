@@ -123,5 +123,5 @@ int cmd_run(int argc, char **argv) {
     interrupt_install();
     rc = run_execute(&c, &o);
     run_config_free(&c);
-    return rc;
+    return rc < 0 ? 1 : rc; /* a failure is 1, as its --help says */
 }

@@ -1,7 +1,9 @@
 /* kedit run end to end, through the command line as a user runs it, on the real pretrained stories260K
  * (llama2.c; the shared data's zsRE requests and WikiText for C and the perplexity): every method writes
  * a complete results file; a run killed with SIGKILL at a random edit and resumed gives bitwise the file
- * of an uninterrupted run (CPU); a resume state written every K edits redoes the edits after it; bad
+ * of an uninterrupted run (CPU); a resume state written every K edits redoes the edits after it; a run
+ * stopped by SIGTERM or SIGUSR1 exits 3 with the state of its last edit and resumes to the same numbers;
+ * a sweep task continues its own results file when it starts again; bad
  * configuration and dataset fields stop with a message naming the file and field and leave no file that
  * looks complete; --save-model writes a folder that reloads to the edited model; 100-edit ROME, MEMIT
  * and D4S runs are printed by kedit table. Skips when ../shared/data is absent. */

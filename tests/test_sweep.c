@@ -1,7 +1,8 @@
 /* Sweeps: a grid file expanded into task configurations in a fixed order, the sweep folder (task files, the
- * frozen grid, the Slurm array script), kedit sweep's arguments, and an error naming the grid file and
- * the field for each kind of bad grid. Expected task values are computed here from the documented order
- * (first key slowest), independently of the expansion code. */
+ * frozen grid, the Slurm array script and how it passes signals on and requeues), kedit sweep's
+ * arguments, and an error naming the grid file and the field for each kind of bad grid. Expected task
+ * values are computed here from the documented order (first key slowest), independently of the expansion
+ * code. */
 #include "run/run_config.h"
 #include "run/sweep.h"
 #include "test.h"

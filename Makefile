@@ -1,6 +1,7 @@
 # kedit: `make` builds the CPU path (no GPU needed); `make GPU=1` adds the CUDA backend in kernels/.
 # `make test` builds and runs the test suite (and compiles the CUDA path whenever nvcc is present);
 # `make test-gpu` compares every op on both backends and runs the reference tests on the GPU;
+# `make test-slurm` runs a sweep through a real single-host Slurm, requeueing it mid-run;
 # `make run` runs the bundled demo; `make bench`.
 
 CC      ?= gcc
@@ -46,7 +47,7 @@ BENCH_SRC := $(wildcard benchmarks/bench_*.c)
 BENCH_BIN := $(patsubst benchmarks/%.c,$(BUILD)/benchmarks/%,$(BENCH_SRC))
 KEDIT    := $(if $(filter 1,$(GPU)),bin/kedit-gpu,bin/kedit)
 
-.PHONY: all deps test test-gpu run bench clean gpu-build fuzz FORCE
+.PHONY: all deps test test-gpu test-slurm run bench clean gpu-build fuzz FORCE
 all: $(KEDIT)
 
 # the packages alone (installed, as every target's are, while the Makefile is read)
@@ -113,6 +114,12 @@ gpu-build:
 test-gpu:
 	@$(MAKE) --no-print-directory GPU=1 bin/kedit-gpu $(GPU_TESTS)
 	@env -u KEDIT_TF32 KEDIT_TEST_DEVICE=cuda tests/run_tests.sh $(GPU_TESTS)
+
+# the sweep's array on a real single-host Slurm, one task signalled and one requeued mid-run (about 4
+# minutes; as root it installs slurm-wlm and munge and starts the daemons itself: tests/slurm/run.sh);
+# where Slurm cannot be installed or started it prints SKIP and the reason, and make goes on
+test-slurm: $(KEDIT)
+	@tests/slurm/run.sh; rc=$$?; [ $$rc -eq 77 ] || exit $$rc
 
 bench: $(KEDIT) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -1,6 +1,7 @@
 /* kedit run: one sequential-editing run from a configuration, a sweep's task, or a results file to resume. */
 #include "cli.h"
 #include "commands.h"
+#include "run/interrupt.h"
 #include "run/results_h5.h"
 #include "run/runner.h"
 #include "run/sweep.h"
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kedit run --config CONFIG.json [options]\n"
@@ -20,7 +22,13 @@ static void usage(FILE *f) {
                "  --device cpu|cuda   overrides the configuration's device\n"
                "  --quiet             no progress lines\n"
                "  --progress-every S  seconds between progress lines in a log (default 5; 0: every edit)\n"
-               "  --stop-after N      stop after N edits of this process, leaving the run resumable\n");
+               "  --stop-after N      stop after N edits of this process, leaving the run resumable (exit 2)\n\n"
+               "A sweep task whose results file exists continues it (as --resume does), so a requeued task goes on\n"
+               "where it stopped. SIGTERM, SIGUSR1 (Slurm's warning before the time limit) and SIGINT stop the run\n"
+               "after the edit in flight, with its state saved: exit status %d, continue with --resume (or the same\n"
+               "--task). A second SIGINT ends it at once. Exit status: 0 complete, 1 bad input or failure, 2 bad\n"
+               "arguments or --stop-after reached, %d stopped by a signal, resumable.\n",
+               EXIT_INTERRUPTED, EXIT_INTERRUPTED);
 }
 
 /* the configuration stored in a results file */
@@ -40,6 +48,30 @@ static int config_of_results(const char *path, run_config *c, char *err, size_t 
         return 1;
     }
     return run_config_from_json(j, path, c, err, errlen);
+}
+
+/* a sweep task whose results file exists continues it, provided the file holds the task's configuration */
+static int resume_task(const run_config *c, const char *grid, const char *task, run_opts *o, char *err, size_t errlen) {
+    if (access(c->output, F_OK) != 0) return 0;
+    run_config stored;
+    if (config_of_results(c->output, &stored, err, errlen)) return 1;
+    bool same = cJSON_Compare(stored.json, c->json, true);
+    const cJSON *e = NULL;
+    if (!same) { /* the first field that differs, for the message */
+        for (e = c->json->child; e && cJSON_Compare(e, cJSON_GetObjectItemCaseSensitive(stored.json, e->string), true);)
+            e = e->next;
+        for (const cJSON *s = stored.json->child; !e && s; s = s->next)
+            if (!cJSON_GetObjectItemCaseSensitive(c->json, s->string)) e = s;
+        snprintf(err, errlen,
+                 "%s: exists with another configuration than task %s of %s (field %s differs): move it away to run "
+                 "the task afresh",
+                 c->output, task, grid, e ? e->string : "?");
+    }
+    run_config_free(&stored);
+    if (!same) return 1;
+    printf("task %s: its results file %s exists: continuing it\n", task, c->output);
+    o->resume = c->output;
+    return 0;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -82,13 +114,15 @@ int cmd_run(int argc, char **argv) {
         cJSON *j = NULL;
         rc = sweep_task_config(grid, (int)cli_long("--task", task, 0, 1 << 30), &j, err, sizeof err);
         if (!rc) rc = run_config_from_json(j, grid, &c, err, sizeof err);
+        if (!rc && (rc = resume_task(&c, grid, task, &o, err, sizeof err))) run_config_free(&c);
     }
     if (rc) {
         fprintf(stderr, "kedit run: %s\n", err);
         run_config_free(&c); // what the configuration read before its refusal
         return 1;
     }
+    interrupt_install();
     rc = run_execute(&c, &o);
     run_config_free(&c);
-    return rc;
+    return rc < 0 ? 1 : rc; /* a failure is 1, as its --help says */
 }

@@ -4,20 +4,13 @@
 #include "cli.h"
 #include "methods/cov_health.h"
 #include "methods/covariance.h"
+#include "run/interrupt.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -40,10 +33,11 @@ static void usage(FILE *f) {
             "  --report               print the health of each layer's keys: inputs whose second moment C_ii is\n"
             "                         below 1e-6 of the largest (dead), eigenvalues of C below 1e-6 of the\n"
             "                         largest (directions the corpus never uses), the directions holding 99%% of\n"
-            "                         tr C, the effective rank and the condition number; exit 3 when a layer has\n"
+            "                         tr C, the effective rank and the condition number; exit 4 when a layer has\n"
             "                         more than 1%% of either (closed-form edits there write weights the model\n"
             "                         never reads: choose other layers or another corpus)\n\n"
-            "A run that finds its cache file loads it; an interrupted run (Ctrl-C saves a checkpoint) resumes.\n");
+            "A run that finds its cache file loads it; an interrupted run (SIGINT, SIGTERM or SIGUSR1 save a\n"
+            "checkpoint, exit status %d) resumes.\n", EXIT_INTERRUPTED);
 }
 
 /* "3,4,5" or "3-8" or a mix; non-zero (nothing allocated) on malformed input */
@@ -114,7 +108,7 @@ int cmd_stats(int argc, char **argv) {
     const char *data = getenv("KEDIT_DATA");
     snprintf(corpus_default, sizeof corpus_default, "%s/text/wikitext-2-raw-test.txt",
              data && *data ? data : "../shared/data");
-    cov_opts o = {.corpus = corpus_default, .progress = true, .stop = &stop_requested};
+    cov_opts o = {.corpus = corpus_default, .progress = true, .stop = interrupt_flag()};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -152,8 +146,7 @@ int cmd_stats(int argc, char **argv) {
     model m;
     tokenizer *tok;
     cli_load_model(model_path, tok_path, cli_backend(device), cli_weights(weights), &m, &tok);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    interrupt_install();
     float **C = calloc((size_t)n, sizeof *C);
     cov_info *info = calloc((size_t)n, sizeof *info);
     char err[1024];
@@ -171,5 +164,5 @@ int cmd_stats(int argc, char **argv) {
     free(C), free(info), free(layers);
     tokenizer_free(tok);
     model_free(&m);
-    return rc ? 1 : unhealthy ? 3 : 0;
+    return rc && interrupt_signal() ? EXIT_INTERRUPTED : rc ? 1 : unhealthy ? 4 : 0;
 }

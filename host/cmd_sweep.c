@@ -16,7 +16,11 @@ static void usage(FILE *f) {
                "  --max-parallel M     at most M tasks running at once (default: no limit)\n\n"
                "Writes DIR/task-NNNN.json (one run configuration per combination, each writing DIR/task-NNNN.h5),\n"
                "DIR/grid.json (the grid frozen) and DIR/sweep.sbatch, a Slurm job array whose task I runs\n"
-               "`kedit run --task I --grid DIR/grid.json`. Submit it with `sbatch DIR/sweep.sbatch`.\n");
+               "`kedit run --task I --grid DIR/grid.json`. Submit it with `sbatch DIR/sweep.sbatch`.\n\n"
+               "The script asks Slurm to requeue preempted tasks (--requeue) and to send it SIGUSR1 the grid's\n"
+               "signal_seconds (default 120) before the time limit (--signal=B:USR1@S); it passes the signal to\n"
+               "kedit run, which saves its state after the edit in flight and exits 3, and then requeues itself. A\n"
+               "task that starts again continues its results file.\n");
 }
 
 int cmd_sweep(int argc, char **argv) {

@@ -1,5 +1,5 @@
 /* Running bin/kedit from a test as a user does: arguments, exit status and the output it printed, and
- * optionally a SIGKILL once it reports a given edit done. */
+ * optionally a signal (SIGKILL, SIGTERM, ...) once it reports a given edit done. */
 #ifndef KEDIT_TEST_CLI_H
 #define KEDIT_TEST_CLI_H
 
@@ -15,9 +15,9 @@
 #endif
 
 /* Runs kedit with argv (NULL-terminated, without the program); its output (stdout and stderr) goes to
- * out. With kill_at > 0 the run is sent SIGKILL once it reports edit kill_at done (progress lines after
- * every edit: --progress-every 0). Returns the exit status, 128 + signal when killed. */
-static inline int kedit(const char *const *argv, int kill_at, char *out, size_t outlen) {
+ * out. With at > 0 the run is sent signal sig once it reports edit `at` done (progress lines after every
+ * edit: --progress-every 0). Returns the exit status, 128 + signal when killed. */
+static inline int kedit_signal(const char *const *argv, int at, int sig, char *out, size_t outlen) {
     int fd[2];
     if (pipe(fd)) return -1;
     pid_t pid = fork();
@@ -35,18 +35,23 @@ static inline int kedit(const char *const *argv, int kill_at, char *out, size_t 
     close(fd[1]);
     FILE *f = fdopen(fd[0], "r");
     char line[1024], want[64];
-    snprintf(want, sizeof want, "edit %d/", kill_at);
+    snprintf(want, sizeof want, "edit %d/", at);
     size_t used = 0;
     out[0] = 0;
     while (fgets(line, sizeof line, f)) {
         size_t k = strlen(line);
         if (used + k < outlen) memcpy(out + used, line, k + 1), used += k;
-        if (kill_at > 0 && !strncmp(line, want, strlen(want))) kill(pid, SIGKILL);
+        if (at > 0 && !strncmp(line, want, strlen(want))) kill(pid, sig);
     }
     fclose(f);
     int st;
     waitpid(pid, &st, 0);
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+/* kedit_signal with SIGKILL once edit kill_at is done (kill_at 0: never) */
+static inline int kedit(const char *const *argv, int kill_at, char *out, size_t outlen) {
+    return kedit_signal(argv, kill_at, SIGKILL, out, outlen);
 }
 
 #endif

@@ -166,7 +166,7 @@ static void test_factworld_against_pytorch(void) {
     const char *argv[] = {"stats", "--model", FW "/gpt2", "--layers", "0-5", "--corpus", FW "/data/corpus.txt",
                           "--cache", dir, "--report", NULL};
     int st = kedit(argv, 0, out, sizeof out);
-    CHECK(st == 3, "exit %d, want 3 (unhealthy layers); output:\n%s", st, out);
+    CHECK(st == 4, "exit %d, want 4 (unhealthy layers); output:\n%s", st, out);
     CHECK(strstr(out, "key health") && strstr(out, "3 of 6 layers have more than 1%"), "report:\n%s", out);
     for (int j = 0; j < n; j++) {
         cJSON *r = cJSON_GetArrayItem(layers, j);

@@ -1,7 +1,9 @@
 /* kedit run end to end, through the command line as a user runs it, on the real pretrained stories260K
  * (llama2.c; the shared data's zsRE requests and WikiText for C and the perplexity): every method writes
  * a complete results file; a run killed with SIGKILL at a random edit and resumed gives bitwise the file
- * of an uninterrupted run (CPU); a resume state written every K edits redoes the edits after it; bad
+ * of an uninterrupted run (CPU); a resume state written every K edits redoes the edits after it; a run
+ * stopped by SIGTERM or SIGUSR1 exits 3 with the state of its last edit and resumes to the same numbers;
+ * a sweep task continues its own results file when it starts again; bad
  * configuration and dataset fields stop with a message naming the file and field and leave no file that
  * looks complete; --save-model writes a folder that reloads to the edited model; 100-edit ROME, MEMIT
  * and D4S runs are printed by kedit table. Skips when ../shared/data is absent. */
@@ -191,6 +193,96 @@ static void test_kill_and_resume(void) {
         free(st);
         CHECK(same_results(full, cut), "%s: killed after edit %d and resumed, the results differ", m, k);
     }
+}
+
+/* the uninterrupted 6-edit MEMIT run (checkpoints every 3) the interrupted ones are compared with, made
+ * once; NULL when it failed */
+static const char *memit6_reference(void) {
+    static char full[600];
+    static int rc = -1;
+    if (rc < 0) {
+        static char out[1 << 16];
+        const char *cfg = write_config("memit6", "memit", NULL, 6, 3, NULL);
+        snprintf(full, sizeof full, "%s/memit6.h5", dir);
+        rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        CHECK(rc == 0, "the uninterrupted run: exit %d:\n%s", rc, out);
+    }
+    return rc == 0 ? full : NULL;
+}
+
+/* SIGTERM and SIGUSR1 (Slurm's preemption and its warning before the time limit) after edit 1 of a run
+ * whose state is written every 4 edits: kedit finishes the edit in flight, writes the state of the last
+ * edit made, exits 3 with the file "running"; the resume starts after that very edit (none redone) and
+ * gives the numbers of the uninterrupted run. */
+static void test_signal_stops_resumably(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    const char *full = memit6_reference();
+    if (!full) return;
+    const int sigs[] = {SIGTERM, SIGUSR1};
+    const char *names[] = {"SIGTERM", "SIGUSR1"};
+    for (int k = 0; k < 2; k++) {
+        char name[64], cut[600], want[128];
+        snprintf(name, sizeof name, "signal_%s", names[k]);
+        const char *cfg = write_config(name, "memit", NULL, 6, 3, NULL);
+        CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"state_every\": 4, "), "config layout");
+        snprintf(cut, sizeof cut, "%s/%s.h5", dir, name);
+        const char *argv[] = {"run", "--config", cfg, "--progress-every", "0", NULL};
+        int rc = kedit_signal(argv, 1, sigs[k], out, sizeof out);
+        long stopped = -1;
+        snprintf(want, sizeof want, "%s: stopped after ", names[k]);
+        const char *at = strstr(out, want);
+        if (at) stopped = strtol(at + strlen(want), NULL, 10);
+        CHECK(rc == 3 && stopped >= 1 && stopped < 6, "%s after edit 1: exit %d (3 expected), stopped after %ld:\n%s",
+              names[k], rc, stopped, out);
+        char *st = status_of(cut);
+        CHECK(st && !strcmp(st, "running"), "%s: status %s", names[k], st ? st : "(unreadable)");
+        free(st);
+        const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+        rc = kedit(resume, 0, out, sizeof out);
+        snprintf(want, sizeof want, "after edit %ld of 6", stopped);
+        CHECK(rc == 0 && strstr(out, want) && !strstr(out, "were flushed after its last resume state"),
+              "%s: the resume (expected %s, nothing redone): exit %d:\n%s", names[k], want, rc, out);
+        CHECK(same_results(full, cut), "%s: stopped after %ld and resumed, the results differ", names[k], stopped);
+    }
+}
+
+/* kedit run --task I --grid G (a Slurm array task): it starts its run when its results file is absent,
+ * continues it when present (a requeued task), and refuses a file of another configuration */
+static void test_task_resumes_its_output(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char grid[600], tasks[600], h5[700];
+    const char *full = memit6_reference(), *cfg = write_config("task", "memit", NULL, 6, 3, NULL);
+    int rc;
+    if (!full) return;
+    tmp_path(tasks, sizeof tasks, "tasks");
+    CHECK(mkdir(tasks, 0777) == 0, "mkdir %s", tasks);
+    snprintf(h5, sizeof h5, "%s/task-0000.h5", tasks);
+    tmp_path(grid, sizeof grid, "grid.json");
+    for (int seed = 0; seed < 2; seed++) {
+        FILE *f = fopen(grid, "w");
+        fprintf(f, "{\"base\": \"%s\", \"grid\": {\"seed\": [%d]}, \"output_dir\": \"%s\"}\n", cfg, seed, tasks);
+        fclose(f);
+        const char *argv[] = {"run", "--task", "0", "--grid", grid, "--progress-every", "0", "--stop-after", "3", NULL};
+        if (seed == 1) { // the file now holds another configuration than the task's
+            rc = kedit(argv, 0, out, sizeof out);
+            CHECK(rc == 1 && strstr(out, h5) && strstr(out, "field seed differs"), "another configuration: exit %d:\n%s",
+                  rc, out);
+            break;
+        }
+        rc = kedit(argv, 0, out, sizeof out);
+        CHECK(rc == 2 && !strstr(out, "continuing") && strstr(out, "stopped after 3 edits"), "first start: exit %d:\n%s",
+              rc, out);
+        argv[7] = NULL; // again, to the end
+        rc = kedit(argv, 0, out, sizeof out);
+        CHECK(rc == 0 && strstr(out, "exists: continuing it") && strstr(out, "after edit 3 of 6"),
+              "second start: exit %d:\n%s", rc, out);
+        CHECK(same_results(full, h5), "the task started twice differs from the uninterrupted run");
+    }
+    char *st = status_of(h5);
+    CHECK(st && !strcmp(st, "complete"), "status %s after the refused start", st ? st : "(unreadable)");
+    free(st);
 }
 
 /* With the state written every 4 edits, a run stopped after 6 resumes from edit 4 and redoes 5 and 6. */
@@ -745,6 +837,8 @@ int main(void) {
     RUN(test_resume_refuses_edited_config);
     RUN(test_unstarted_file);
     RUN(test_kill_at_random_moments);
+    RUN(test_signal_stops_resumably);
+    RUN(test_task_resumes_its_output);
     RUN(test_hundred_edits);
     test_remove_dir(dir);
     return TEST_SUMMARY();

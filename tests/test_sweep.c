@@ -1,13 +1,17 @@
 /* Sweeps: a grid file expanded into task configurations in a fixed order, the sweep folder (task files, the
- * frozen grid, the Slurm array script), kedit sweep's arguments, and an error naming the grid file and
- * the field for each kind of bad grid. Expected task values are computed here from the documented order
- * (first key slowest), independently of the expansion code. */
+ * frozen grid, the Slurm array script and how it passes signals on and requeues), kedit sweep's
+ * arguments, and an error naming the grid file and the field for each kind of bad grid. Expected task
+ * values are computed here from the documented order (first key slowest), independently of the expansion
+ * code. */
 #include "run/run_config.h"
 #include "run/sweep.h"
 #include "test.h"
 #include "test_files.h"
 
 #include <cjson/cJSON.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmp_root[128];
@@ -175,11 +179,14 @@ static void test_write_folder(void) {
                           "\n#SBATCH --time=04:00:00\n",
                           "\n#SBATCH --gres=gpu:1\n",
                           "\n#SBATCH --cpus-per-task=8\n",
-                          "/logs/task-%4a.log\n"};
+                          "/logs/task-%4a.log\n",
+                          "\n#SBATCH --requeue\n",
+                          "\n#SBATCH --open-mode=append\n",
+                          "\n#SBATCH --signal=B:USR1@120\n"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) CHECK(strstr(script, want[i]), "script lacks %s", want[i]);
     snprintf(line, sizeof line, "\n#SBATCH --chdir=%s\n", cwd);
     CHECK(strstr(script, line), "script lacks %s", line);
-    snprintf(line, sizeof line, "\nexec '/opt/it'\\''s here/kedit' run --task \"$SLURM_ARRAY_TASK_ID\" --grid '%s'\n",
+    snprintf(line, sizeof line, "\n'/opt/it'\\''s here/kedit' run --task \"$SLURM_ARRAY_TASK_ID\" --grid '%s' &\n",
              frozen);
     CHECK(strstr(script, line), "script lacks %s", line);
     free(script);
@@ -190,6 +197,92 @@ static void test_write_folder(void) {
     grid_file(grid, sizeof grid, "other.json", "{\"base\": " BASE_PLAIN ", \"grid\": {\"seed\": [5]}}");
     CHECK(sweep_write(grid, &o, NULL, err, sizeof err) == -1, "another sweep written into %s", dir);
     CHECK(strstr(err, dir) && strstr(err, "holds another sweep"), "message: %s", err);
+}
+
+/* The array script run by bash with a stand-in kedit (which records its arguments and the signals it gets,
+ * and exits 3 on one, as kedit run does) and a stand-in scontrol: sig sent to the script reaches kedit, the
+ * script exits with kedit's status, and requeues its job after USR1 (the time limit is near) but not after
+ * TERM (Slurm requeues a preempted job itself, and a cancelled one must stay cancelled). */
+static void script_gets(int sig, const char *sig_name, bool requeues) {
+    char dir[256], path[1024], log[300], bin[300], grid[256], err[1024];
+    snprintf(dir, sizeof dir, "%s/script_%s", tmp_root, sig_name);
+    snprintf(bin, sizeof bin, "%s/bin", tmp_root);
+    snprintf(log, sizeof log, "%s/log", dir);
+    snprintf(path, sizeof path, "mkdir -p '%s' && rm -f '%s'", bin, log);
+    CHECK(system(path) == 0, "%s", path);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "#!/bin/sh\ntrap 'echo \"kedit got USR1\" >> %s; exit 3' USR1\ntrap 'echo \"kedit got TERM\" >> %s; exit 3' TERM\n"
+             "echo \"kedit $*\" >> %s\nwhile :; do sleep 0.05; done\n",
+             log, log, log);
+    snprintf(path, sizeof path, "%s/kedit", bin);
+    write_text(path, text);
+    snprintf(text, sizeof text, "#!/bin/sh\necho \"scontrol $*\" >> %s\n", log);
+    snprintf(path, sizeof path, "%s/scontrol", bin);
+    write_text(path, text);
+    snprintf(path, sizeof path, "chmod +x '%s/kedit' '%s/scontrol'", bin, bin);
+    CHECK(system(path) == 0, "%s", path);
+    grid_file(grid, sizeof grid, "script.json",
+              "{\"base\": " BASE_PLAIN ", \"grid\": {\"seed\": [0, 1]}, \"signal_seconds\": 300}");
+    snprintf(path, sizeof path, "%s/kedit", bin);
+    sweep_opts o = {.out_dir = dir, .kedit_path = path};
+    CHECK(sweep_write(grid, &o, NULL, err, sizeof err) == 2, "%s", err);
+    snprintf(path, sizeof path, "%s/sweep.sbatch", dir);
+    char *script = read_text(path);
+    CHECK(script && strstr(script, "\n#SBATCH --signal=B:USR1@300\n"), "signal_seconds 300 not in the script");
+    free(script);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char env_path[1200];
+        snprintf(env_path, sizeof env_path, "%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/bin:/usr/bin");
+        setenv("PATH", env_path, 1);
+        setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+        setenv("SLURM_JOB_ID", "4242", 1);
+        execl("/bin/bash", "bash", path, (char *)NULL);
+        _exit(127);
+    }
+    /* kedit has started (and set its traps) once it has written its arguments */
+    char *got = NULL;
+    for (int i = 0; i < 200 && !(got = read_text(log)); i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
+    CHECK(got != NULL, "the script did not start kedit");
+    free(got);
+    kill(pid, sig);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3, "%s: the script's status %d, expected kedit's 3", sig_name, st);
+    got = read_text(log);
+    char want[600];
+    snprintf(want, sizeof want, "kedit run --task 1 --grid %s/grid.json\nkedit got %s\n", dir, sig_name);
+    CHECK(got && !strncmp(got, want, strlen(want)), "%s: the log is\n%s\nexpected it to begin with\n%s", sig_name,
+          got ? got : "(none)", want);
+    bool requeued = got && strstr(got, "scontrol requeue 4242\n");
+    CHECK(requeued == requeues, "%s: the script %s its job", sig_name, requeued ? "requeued" : "did not requeue");
+    free(got);
+}
+
+static void test_script_passes_signals(void) {
+    script_gets(SIGUSR1, "USR1", true);
+    script_gets(SIGTERM, "TERM", false);
+}
+
+/* grid keys and output replace fields the base already has (each under its own name) */
+static void test_base_fields_replaced(void) {
+    char grid[256], err[1024];
+    grid_file(grid, sizeof grid, "replace.json",
+              "{\"base\": {\"model\": \"m\", \"hparams\": \"h.json\", \"seed\": 7, \"output\": \"mine.h5\","
+              " \"dataset\": {\"path\": \"d.json\", \"n_edits\": 5}},"
+              " \"grid\": {\"seed\": [1, 2], \"dataset.n_edits\": [10]}, \"output_dir\": \"r\"}");
+    cJSON *cfg;
+    CHECK(sweep_task_config(grid, 1, &cfg, err, sizeof err) == 0, "%s", err);
+    if (!cfg) return;
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cfg, "seed"), *out = cJSON_GetObjectItemCaseSensitive(cfg, "output");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "dataset"), "n_edits");
+    CHECK(cJSON_IsNumber(seed) && seed->valueint == 2, "seed not replaced");
+    CHECK(cJSON_IsNumber(n) && n->valueint == 10, "dataset.n_edits not replaced");
+    CHECK(cJSON_IsString(out) && !strcmp(out->valuestring, "r/task-0001.h5"), "output not replaced");
+    run_config rc; /* reads every field by its name */
+    CHECK(run_config_from_json(cfg, grid, &rc, err, sizeof err) == 0, "%s", err);
+    run_config_free(&rc);
 }
 
 /* 10,001 tasks: task names get 5 digits */
@@ -251,6 +344,16 @@ static void test_bad_grids(void) {
          "field sbatch.time: expected"},
         {"{\"base\": " BASE ", \"grid\": " AXES ", \"sbatch\": {\"array\": \"0-3\"}}",
          "field sbatch.array: set by the sweep"},
+        {"{\"base\": " BASE ", \"grid\": " AXES ", \"sbatch\": {\"signal\": \"B:USR2@60\"}}",
+         "field sbatch.signal: set by the sweep itself for requeueing"},
+        {"{\"base\": " BASE ", \"grid\": " AXES ", \"sbatch\": {\"no-requeue\": 1}}",
+         "field sbatch.no-requeue: set by the sweep itself for requeueing"},
+        {"{\"base\": " BASE ", \"grid\": " AXES ", \"signal_seconds\": 0}",
+         "field signal_seconds: expected a whole number of seconds from 1 to 86400"},
+        {"{\"base\": " BASE ", \"grid\": " AXES ", \"signal_seconds\": 1e300}",
+         "field signal_seconds: expected a whole number"},
+        {"{\"base\": " BASE ", \"grid\": " AXES ", \"signal_seconds\": 90.5}",
+         "field signal_seconds: expected a whole number"},
         {"{\"base\": " BASE ", \"grid\": {\"a\": [1,2,3,4,5,6,7,8,9,10,11], \"b\": [1,2,3,4,5,6,7,8,9,10],"
          " \"c\": [1,2,3,4,5,6,7,8,9,10], \"d\": [1,2,3,4,5,6,7,8,9,10], \"e\": [1,2,3,4,5,6,7,8,9,10],"
          " \"f\": [1,2,3,4,5,6,7,8,9,10]}}",
@@ -328,6 +431,8 @@ int main(void) {
     RUN(test_expansion_order);
     RUN(test_base_file);
     RUN(test_write_folder);
+    RUN(test_base_fields_replaced);
+    RUN(test_script_passes_signals);
     RUN(test_wide_names);
     RUN(test_bad_grids);
     RUN(test_bad_tasks);

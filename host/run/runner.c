@@ -4,6 +4,7 @@
 #include "model_save.h"
 #include "run/input_digest.h"
 #include "run/metrics.h"
+#include "run/interrupt.h"
 #include "run/progress.h"
 #include "run/record_fit.h"
 #include "run/results_h5.h"
@@ -276,7 +277,7 @@ static int evaluate_unedited(run *r) {
  * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
     cov_opts cov = {.corpus = r->c->stats_corpus, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
-                    .progress = !r->o->quiet};
+                    .progress = !r->o->quiet, .stop = interrupt_flag()};
     editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
     return editor_prepare(r->ed, &res, r->err, sizeof r->err);
 }
@@ -485,6 +486,15 @@ static int edit_one(run *r, long i, double t_start) {
     return 0;
 }
 
+/* a signal (run/interrupt.h) stopped the run after edit n: the resume state of edit n unless edit n wrote it */
+static int save_interrupted(run *r, long n) {
+    if (n > r->done && n % r->c->state_every != 0) {
+        if (save_state(r, n)) return -1;
+        if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res));
+    }
+    return EXIT_INTERRUPTED;
+}
+
 /* a fresh run that failed before it was published leaves nothing behind */
 static void run_free(run *r, bool failed) {
     editor_free(r->ed);
@@ -510,23 +520,32 @@ static void run_free(run *r, bool failed) {
 int run_execute(run_config *c, const run_opts *o) {
     run r = {.c = c, .o = o};
     double t_start = progress_now();
-    // every input is read and checked before the results file is created (validate_inputs)
-    int rc = load_inputs(&r) || validate_inputs(&r) || open_results(&r) || record_templates(&r) ||
-             evaluate_unedited(&r) || start_or_verify(&r) || (o->resume && resume_state(&r));
+    // every input is read and checked before the results file is created (validate_inputs); a signal is acted
+    // on between the phases (and within the covariance pass)
+    int rc = load_inputs(&r) || interrupt_signal() || validate_inputs(&r) || interrupt_signal() || open_results(&r) ||
+             record_templates(&r) || evaluate_unedited(&r) || interrupt_signal() || start_or_verify(&r) ||
+             (o->resume && resume_state(&r));
     if (!rc && o->resume) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
     if (!rc) {
         progress_start(&r.pr, stdout, method_name(r.hp.method), r.ds.n, o->quiet);
         if (o->progress_every >= 0) r.pr.interval = o->progress_every;
         long stop = o->stop_after > 0 ? r.done + o->stop_after : r.ds.n;
-        for (long i = r.done; !rc && i < r.ds.n && i < stop; i++) rc = edit_one(&r, i, t_start);
+        long i = r.done;
+        while (!rc && i < r.ds.n && i < stop && !interrupt_signal()) rc = edit_one(&r, i++, t_start);
         progress_finish(&r.pr);
-        if (!rc && stop < r.ds.n) rc = 2; // stopped on request: the file stays "running"
-    }
+        if (!rc && i < r.ds.n && interrupt_signal()) rc = save_interrupted(&r, i);
+        else if (!rc && stop < r.ds.n) rc = 2; // stopped on request: the file stays "running"
+    } else if (interrupt_signal()) rc = EXIT_INTERRUPTED; // stopped before the edits (a covariance pass saved its sums)
     if (!rc && results_mark_complete(r.res)) rc = -1, snprintf(r.err, sizeof r.err, "%s", results_error(r.res));
     if (!rc && o->save_model && model_save_hf(&r.m, c->model_path, c->tokenizer_path, o->save_model, r.err, sizeof r.err))
         rc = -1;
-    if (rc && rc != 2) rc = 1; // every failure exits 1, a requested stop 2
+    if (rc && rc != 2 && rc != EXIT_INTERRUPTED) rc = 1; // every failure exits 1, a requested stop 2
     if (!rc) printf("results: %s (complete)\n", r.o->resume ? r.o->resume : c->output);
+    else if (rc == EXIT_INTERRUPTED && (!r.res || !results_published(r.res))) // removed by run_free
+        printf("%s: stopped before the results file was created; run the same command again\n", interrupt_signal_name());
+    else if (rc == EXIT_INTERRUPTED)
+        printf("%s: stopped after %ld edits, the state saved; continue with: kedit run --resume %s\n",
+               interrupt_signal_name(), results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else if (rc == 2) printf("stopped after %ld edits; continue with: kedit run --resume %s\n", results_n_edits(r.res), r.o->resume ? r.o->resume : c->output);
     else fprintf(stderr, "kedit run: %s\n", r.err);
     run_free(&r, rc != 0 && rc != 2);

@@ -94,8 +94,12 @@ static int read_sbatch(sweep_grid *g, char *err, size_t errlen) {
         char field[300];
         snprintf(field, sizeof field, "sbatch.%s", e->string);
         if (!valid_option(e->string)) return grid_error(g, err, errlen, field, "not an option name (e.g. time, gres)");
-        if (!strcmp(e->string, "array") || !strcmp(e->string, "output") || !strcmp(e->string, "chdir"))
-            return grid_error(g, err, errlen, field, "set by the sweep itself");
+        static const char *const own[] = {"array", "output", "chdir", "open-mode", "requeue", "no-requeue", "signal"};
+        for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+            if (!strcmp(e->string, own[i]))
+                return grid_error(g, err, errlen, field,
+                                  i < 3 ? "set by the sweep itself"
+                                        : "set by the sweep itself for requeueing (signal_seconds sets the time)");
         bool plain = cJSON_IsNumber(e) || (cJSON_IsString(e) && *e->valuestring);
         for (const char *c = cJSON_IsString(e) ? e->valuestring : ""; plain && *c; c++)
             plain = isgraph((unsigned char)*c) && *c != '"' && *c != '\'' && *c != '\\';
@@ -106,12 +110,12 @@ static int read_sbatch(sweep_grid *g, char *err, size_t errlen) {
 
 static int check_top(sweep_grid *g, char *err, size_t errlen) {
     if (!cJSON_IsObject(g->json)) return grid_error(g, err, errlen, "(top level)", "expected a JSON object");
-    static const char *const known[] = {"base", "grid", "output_dir", "sbatch"};
+    static const char *const known[] = {"base", "grid", "output_dir", "sbatch", "signal_seconds"};
     for (const cJSON *e = g->json->child; e; e = e->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= !strcmp(e->string, known[i]);
         if (!ok)
-            return grid_error(g, err, errlen, e->string, "unknown field (base, grid, output_dir or sbatch expected)");
+            return grid_error(g, err, errlen, e->string, "unknown field (base, grid, output_dir, sbatch or signal_seconds expected)");
     }
     return 0;
 }
@@ -137,6 +141,16 @@ static int read_output_dir(sweep_grid *g, char *err, size_t errlen) {
     return !(g->output_dir = strdup(dir->valuestring)) && grid_error(g, err, errlen, "output_dir", "out of memory");
 }
 
+static int read_signal_seconds(sweep_grid *g, char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(g->json, "signal_seconds");
+    g->signal_seconds = 120;
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 86400 || v->valuedouble != (int)v->valuedouble)
+        return grid_error(g, err, errlen, "signal_seconds", "expected a whole number of seconds from 1 to 86400");
+    g->signal_seconds = (int)v->valuedouble;
+    return 0;
+}
+
 int sweep_grid_load(const char *path, sweep_grid *g, char *err, size_t errlen) {
     memset(g, 0, sizeof *g);
     if (!(g->path = strdup(path))) {
@@ -144,7 +158,7 @@ int sweep_grid_load(const char *path, sweep_grid *g, char *err, size_t errlen) {
         return 1;
     }
     int rc = !(g->json = ckpt_json_read(path, err, errlen)) || check_top(g, err, errlen) || read_base(g, err, errlen) ||
-             read_output_dir(g, err, errlen) ||
+             read_output_dir(g, err, errlen) || read_signal_seconds(g, err, errlen) ||
              read_axes(g, cJSON_GetObjectItemCaseSensitive(g->json, "grid"), err, errlen);
     if (!rc) {
         g->sbatch = cJSON_GetObjectItemCaseSensitive(g->json, "sbatch");
@@ -187,9 +201,9 @@ static int set_path(const sweep_grid *g, cJSON *cfg, const char *path, cJSON *va
         }
         obj = child ? child : cJSON_AddObjectToObject(obj, seg);
     }
-    cJSON *old = obj && seg && value ? cJSON_GetObjectItemCaseSensitive(obj, seg) : NULL;
     bool ok = obj && seg && value &&
-              (old ? cJSON_ReplaceItemViaPointer(obj, old, value) : cJSON_AddItemToObject(obj, seg, value));
+              (cJSON_GetObjectItemCaseSensitive(obj, seg) ? cJSON_ReplaceItemInObjectCaseSensitive(obj, seg, value) /* names it */
+                                                          : cJSON_AddItemToObject(obj, seg, value));
     if (!ok) {
         snprintf(err, errlen, "%s: out of memory setting %s", g->path, path);
         cJSON_Delete(value);

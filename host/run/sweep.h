@@ -11,7 +11,8 @@
  *       "seed": [0, 1]
  *     },
  *     "output_dir": "results/sweep-name",
- *     "sbatch": {"time": "04:00:00", "gres": "gpu:1"}   (optional: more #SBATCH options)
+ *     "sbatch": {"time": "04:00:00", "gres": "gpu:1"},  (optional: more #SBATCH options)
+ *     "signal_seconds": 120                              (optional: see below)
  *   }
  * Each grid key is a field path of the run configuration (run/run_config.h), dots going into objects
  * (missing objects are created); every task sets it to one of the listed values (any JSON value). A key
@@ -20,6 +21,13 @@
  * "hparams": "configs/{method}_{model_name}.json" ("{}" and other braces are left alone; a {name} that
  * names no grid key is an error). Each task's "output" is set to OUTPUT_DIR/task-NNNN.h5 (4 digits, more
  * when there are more than 10,000 tasks); the grid cannot set it.
+ *
+ * The Slurm array script (sweep_write) asks for `--requeue` and `--signal=B:USR1@signal_seconds` (default
+ * 120, 1 to 86400: the time the edit in flight and the state save may take): Slurm sends SIGUSR1 to the
+ * script that long before the time limit; the script passes it to kedit run, which stops after the edit
+ * in flight with its state saved (exit EXIT_INTERRUPTED), and then requeues the task, which continues its
+ * results file when it starts again. A preempted or `scontrol requeue`d task gets SIGTERM (passed on the
+ * same way; Slurm requeues it itself); a cancelled one (scancel, also SIGTERM) is not requeued.
  *
  * Task order: the grid's keys in the order written, the first varying slowest; task t takes value
  * (t / (n_{k+1}·…·n_last)) mod n_k of key k. Relative paths (base, output_dir) are taken relative to the
@@ -49,6 +57,7 @@ typedef struct sweep_grid {
     int n_tasks;
     char *output_dir;    /* NULL when the file gives none */
     const cJSON *sbatch; /* extra #SBATCH options (object) or NULL */
+    int signal_seconds;  /* Slurm's SIGUSR1 this long before the time limit */
 } sweep_grid;
 
 /* Reads and checks a grid file (and its base configuration). Non-zero with a message naming the file and

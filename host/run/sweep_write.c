@@ -1,5 +1,6 @@
 /* sweep_write (see sweep.h): every task configuration checked first, then the sweep folder written: the
  * frozen grid, one configuration per task and the Slurm array script. */
+#include "run/interrupt.h"
 #include "run/run_config.h"
 #include "run/sweep.h"
 #include "save_dir.h"
@@ -65,6 +66,7 @@ static cJSON *frozen_grid(const sweep_grid *g) {
     cJSON_AddItemToObject(j, "grid", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(g->json, "grid"), true));
     cJSON_AddStringToObject(j, "output_dir", g->output_dir);
     if (g->sbatch) cJSON_AddItemToObject(j, "sbatch", cJSON_Duplicate(g->sbatch, true));
+    cJSON_AddNumberToObject(j, "signal_seconds", g->signal_seconds);
     return j;
 }
 
@@ -123,6 +125,35 @@ static void put_quoted(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The script runs kedit in the background and passes it the signals Slurm sends (the batch shell is all
+ * that `--signal=B:` and bash's traps reach), then waits for it. kedit stops after the edit in flight
+ * with its state saved and exits EXIT_INTERRUPTED (run/interrupt.h). After USR1 (the time limit is near,
+ * and Slurm does not requeue a timed-out job) the script requeues its own job; after SIGTERM (preemption,
+ * scontrol requeue: Slurm requeues; scancel: it must not) it leaves the decision to Slurm. */
+static const char script_head[] =
+    "set -u\n"
+    "# USR1: the time limit is near (--signal); TERM: preempted, requeued or cancelled\n"
+    "requeue=no; kedit_pid=; signalled=no\n"
+    "trap 'requeue=yes; signalled=yes; kill -USR1 \"$kedit_pid\" 2>/dev/null' USR1\n"
+    "trap 'signalled=yes; kill -TERM \"$kedit_pid\" 2>/dev/null' TERM\n";
+static const char script_tail[] =
+    " &\n"
+    "kedit_pid=$!\n"
+    "# a trapped signal ends wait early: wait again until kedit itself has exited\n"
+    "while :; do\n"
+    "    signalled=no\n"
+    "    wait \"$kedit_pid\"; status=$?\n"
+    "    [ \"$signalled\" = yes ] || break\n"
+    "done\n"
+    "if [ \"$status\" -eq " STR(EXIT_INTERRUPTED) " ] && [ \"$requeue\" = yes ]; then\n"
+    "    echo \"kedit sweep: task $SLURM_ARRAY_TASK_ID stopped before the time limit: requeueing job $SLURM_JOB_ID\"\n"
+    "    scontrol requeue \"$SLURM_JOB_ID\"\n"
+    "fi\n"
+    "exit \"$status\"\n";
+
 static int write_sbatch(const sweep_grid *g, const sweep_opts *o, char *err, size_t errlen) {
     char cwd[4096], path[4096], last[SWEEP_TASK_NAME];
     const char *dir = g->output_dir, *slash = strrchr(dir, '/');
@@ -153,18 +184,20 @@ static int write_sbatch(const sweep_grid *g, const sweep_opts *o, char *err, siz
     /* %Na: the array index zero-padded to N digits, as in the task names */
     fprintf(f, "\n#SBATCH --chdir=%s\n#SBATCH --output=%s%s%s/logs/task-%%%da.log\n", cwd, dir[0] == '/' ? "" : cwd,
             dir[0] == '/' ? "" : "/", dir, (int)strlen(last) - 5);
+    /* a requeued task appends to its log; USR1 to this script (B:) signal_seconds before the time limit */
+    fprintf(f, "#SBATCH --open-mode=append\n#SBATCH --requeue\n#SBATCH --signal=B:USR1@%d\n", g->signal_seconds);
     for (const cJSON *e = g->sbatch ? g->sbatch->child : NULL; e; e = e->next) {
         if (cJSON_IsString(e))
             fprintf(f, "#SBATCH --%s=%s\n", e->string, e->valuestring);
         else
             fprintf(f, "#SBATCH --%s=%.17g\n", e->string, e->valuedouble);
     }
-    fputs("set -eu\nexec ", f);
+    fputs(script_head, f);
     put_quoted(f, o->kedit_path);
     fputs(" run --task \"$SLURM_ARRAY_TASK_ID\" --grid ", f);
     snprintf(path, sizeof path, "%s/grid.json", dir);
     put_quoted(f, path);
-    fputc('\n', f);
+    fputs(script_tail, f);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         snprintf(err, errlen, "%s/sweep.sbatch: write error", dir);

@@ -159,13 +159,19 @@ static long rows_of(const char *h5, const char *path) {
 
 static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s"};
 
+/* the seed of a test's random kill points: KEDIT_KILL_SEED, or the time; printed so that a failure can be replayed */
+static void kill_seed(const char *what) {
+    const char *env = getenv("KEDIT_KILL_SEED");
+    unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    printf("    %s from seed %u (KEDIT_KILL_SEED=%u reproduces them)\n", what, seed, seed);
+    srand(seed);
+}
+
 /* Each method: an uninterrupted 6-edit run, and one killed with SIGKILL after a random edit k (1..5),
  * then resumed; the two files agree in every number but times. The seed of the kill points is printed. */
 static void test_kill_and_resume(void) {
     if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
-    unsigned seed = (unsigned)time(NULL);
-    printf("    kill points from seed %u\n", seed);
-    srand(seed);
+    kill_seed("kill points");
     static char out[1 << 16];
     for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++) {
         char name[64], full[600], cut[600];
@@ -773,10 +779,7 @@ static double wall_now(void) {
  * simulated as well (a partial temporary state file). Every outcome equals the uninterrupted run. */
 static void test_kill_at_random_moments(void) {
     if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
-    const char *env = getenv("KEDIT_KILL_SEED");
-    unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
-    printf("    kill moments from seed %u (KEDIT_KILL_SEED=%u reproduces them)\n", seed, seed);
-    srand(seed);
+    kill_seed("kill moments");
     static char out[1 << 16];
     static const char *const methods[] = {"memit", "d4s"};
     for (int mi = 0; mi < 2; mi++) {

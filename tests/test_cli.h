@@ -14,6 +14,16 @@
 #define KEDIT "bin/kedit"
 #endif
 
+/* in a forked child: replaces it with kedit and argv (NULL-terminated, without the program; at most 30) */
+static inline void kedit_exec(const char *const *argv) {
+    const char *args[32] = {KEDIT};
+    int n = 1;
+    for (; argv[n - 1] && n < 31; n++) args[n] = argv[n - 1];
+    args[n] = NULL;
+    execv(KEDIT, (char *const *)args);
+    _exit(127);
+}
+
 /* Runs kedit with argv (NULL-terminated, without the program); its output (stdout and stderr) goes to
  * out. With at > 0 the run is sent signal sig once it reports edit `at` done (progress lines after every
  * edit: --progress-every 0). Returns the exit status, 128 + signal when killed. */
@@ -25,12 +35,7 @@ static inline int kedit_signal(const char *const *argv, int at, int sig, char *o
         dup2(fd[1], 1);
         dup2(fd[1], 2);
         close(fd[0]);
-        const char *args[32] = {KEDIT};
-        int n = 1;
-        for (; argv[n - 1] && n < 31; n++) args[n] = argv[n - 1];
-        args[n] = NULL;
-        execv(KEDIT, (char *const *)args);
-        _exit(127);
+        kedit_exec(argv);
     }
     close(fd[1]);
     FILE *f = fdopen(fd[0], "r");

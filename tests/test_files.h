@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* a text file, NUL-terminated, malloc'd; NULL when it cannot be read (file_read_all for the length) */
 static inline char *read_text(const char *path) { return file_read_all(path, NULL); }
@@ -26,6 +27,16 @@ static inline bool test_make_dir(char *dir, size_t n, const char *name) {
     const char *t = getenv("TMPDIR");
     snprintf(dir, n, "%s/kedit_%s_XXXXXX", t && *t ? t : "/tmp", name);
     return mkdtemp(dir) != NULL;
+}
+
+/* true when both files can be read and hold the same bytes */
+static inline bool test_same_bytes(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = file_read_all(a, &na), *y = file_read_all(b, &nb);
+    bool same = x && y && na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
 }
 
 /* the statistics cache that the tests of the bundled fact-world model share (build/ is not tracked): its

@@ -35,15 +35,6 @@ static bool exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = file_read_all(a, &na), *y = file_read_all(b, &nb);
-    bool same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
-}
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (f) fputs(text, f);
@@ -350,7 +341,7 @@ static void test_stories260K_rotary(void) {
     CHECK(model_save_hf(&m, NULL, tok, dir, err, sizeof err) == 0, "save: %s", err);
     char copied[300];
     snprintf(copied, sizeof copied, "%s/tokenizer.bin", dir);
-    CHECK(same_file(tok, copied), "tokenizer not copied to %s", copied);
+    CHECK(test_same_bytes(tok, copied), "tokenizer not copied to %s", copied);
     tokenizer *t = tokenizer_load(dir, err, sizeof err); // the folder's own tokenizer, as kedit generate finds it
     CHECK(t != NULL, "the saved folder's tokenizer: %s", err);
     if (t) tokenizer_free(t);
@@ -432,7 +423,7 @@ static void test_tokenizer_files(void) {
     for (int i = 0; i < 3; i++) {
         snprintf(a, sizeof a, "%s/%s", src, names[i]);
         snprintf(b, sizeof b, "%s/%s", dir, names[i]);
-        CHECK(same_file(a, b), "%s not copied", b);
+        CHECK(test_same_bytes(a, b), "%s not copied", b);
     }
     snprintf(b, sizeof b, "%s/tokenizer.json", dir);
     CHECK(!exists(b), "%s created though the source has none", b);
@@ -441,7 +432,7 @@ static void test_tokenizer_files(void) {
     snprintf(a, sizeof a, "%s/merges.txt", src);
     CHECK(model_save_hf(&m, NULL, a, dir, err, sizeof err) == 0, "%s", err);
     snprintf(b, sizeof b, "%s/merges.txt", dir);
-    CHECK(same_file(a, b), "%s not copied", b);
+    CHECK(test_same_bytes(a, b), "%s not copied", b);
     snprintf(b, sizeof b, "%s/vocab.json", dir);
     CHECK(!exists(b), "%s copied though a tokenizer file was given", b);
     model_free(&m);

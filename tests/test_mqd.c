@@ -146,15 +146,6 @@ static const char *atomic_sample(char *buf, size_t n) {
     return test_data_path(buf, n, "atomic/atomic2020_test_5000.tsv");
 }
 
-static bool same_bytes(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = file_read_all(a, &na), *y = file_read_all(b, &nb);
-    bool same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
-}
-
 static void test_deterministic(void) {
     char atomic[512], out[3][512], err[1024];
     if (!atomic_sample(atomic, sizeof atomic)) SKIP("../shared/data/atomic/atomic2020_test_5000.tsv absent (KEDIT_DATA)");
@@ -167,8 +158,8 @@ static void test_deterministic(void) {
     for (int k = 0; k < MQD_N_TYPES; k++) {
         char p[3][1600];
         for (int i = 0; i < 3; i++) snprintf(p[i], sizeof p[i], "%s/%s.json", out[i], mqd_type_name((mqd_type)k));
-        CHECK(same_bytes(p[0], p[1]), "%s and %s differ", p[0], p[1]);
-        CHECK(!same_bytes(p[0], p[2]), "seeds 7 and 8 give the same %s", p[2]);
+        CHECK(test_same_bytes(p[0], p[1]), "%s and %s differ", p[0], p[1]);
+        CHECK(!test_same_bytes(p[0], p[2]), "seeds 7 and 8 give the same %s", p[2]);
     }
 }
 

@@ -750,12 +750,7 @@ static int kedit_killed_after(const char *const *argv, long us) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         dup2(null, 2);
-        const char *args[32] = {KEDIT};
-        int n = 1;
-        for (; argv[n - 1] && n < 31; n++) args[n] = argv[n - 1];
-        args[n] = NULL;
-        execv(KEDIT, (char *const *)args);
-        _exit(127);
+        kedit_exec(argv);
     }
     int st;
     for (long waited = 0; waited < us; waited += 2000) {

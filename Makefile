@@ -8,9 +8,9 @@ CC      ?= gcc
 NVCC    ?= nvcc
 PKGS    := openblas lapacke libcjson hdf5 libpcre2-8
 
-# The packages are installed (or named) before anything below asks pkg-config for their flags: this runs
-# while the Makefile is read, so the first `make` on a machine without them links (a `deps` prerequisite
-# would run only after the flags had been read, empty). Sub-makes and `make clean` skip it.
+# The packages are installed (or named) while the Makefile is read, before any rule runs, so the first `make`
+# on a machine without them builds; the pkg-config flags below are deferred (`=`, not `:=`), read when a
+# rule uses them, after the install. Sub-makes and `make clean` skip the install.
 ifeq ($(MAKELEVEL),0)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/install-deps.sh >&2 && echo ok),ok)
@@ -22,7 +22,7 @@ endif
 CFLAGS  ?= -O3 -march=x86-64-v2
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -fopenmp
 
 ifeq ($(GPU),1)
 BUILD   := build/gpu

@@ -32,8 +32,11 @@ static char test_skip_reason_[512];
         return;                                                                                             \
     } while (0)
 
+/* KEDIT_TEST_ONLY=name runs only the test of that name (the others are neither run nor counted) */
 #define RUN(fn)                                                                                             \
     do {                                                                                                    \
+        const char *only_ = getenv("KEDIT_TEST_ONLY");                                                      \
+        if (only_ && strcmp(only_, #fn)) break;                                                             \
         test_cur_failed_ = test_cur_skipped_ = 0;                                                           \
         fn();                                                                                               \
         if (test_cur_failed_) { test_fail_++; printf("FAIL %s\n", #fn); }                                   \

@@ -313,6 +313,75 @@ static void test_resume_redoes_after_state(void) {
     CHECK(same_results(full, cut), "resumed from edit 4, the results differ from the uninterrupted run");
 }
 
+/* entry k of a results dataset, flattened row-major (NaN when absent) */
+static double value_at(const char *h5, const char *path, long k) {
+    char err[512];
+    results *r = results_open(h5, false, err, sizeof err);
+    double *v, x = NAN;
+    long rows, cols;
+    if (r && !results_read(r, path, &v, &rows, &cols)) {
+        if (k < rows * cols) x = v[k];
+        free(v);
+    }
+    results_close(r);
+    return x;
+}
+
+static bool same_bits(double a, double b) { return !memcmp(&a, &b, sizeof a); }
+
+/* "schedule": {"mode": "independent"}: every edit is made on the unedited model and undone after its
+ * scores, so edit i of a 4-edit run scores bitwise as the only edit of a run at dataset offset i; the
+ * checkpoint row holds those scores (and no perplexity: the model there is the unedited one); a run
+ * stopped after 2 edits and resumed equals the uninterrupted one. */
+static void test_independent_edits(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char full[600], cut[600], one[600];
+    const char *cfg = write_config("indep_full", "memit", NULL, 4, 4, NULL);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"mode\": \"independent\", "), "config layout");
+    snprintf(full, sizeof full, "%s/indep_full.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0, "independent run: exit %d:\n%s", rc, out);
+    static const char *const cols[] = {"efficacy", "paraphrase", "specificity", "target_prob_post"};
+    for (long i = 1; i < 4; i += 2) {
+        char name[32], offset[32];
+        snprintf(name, sizeof name, "indep_one%ld", i);
+        snprintf(offset, sizeof offset, "\"offset\": %ld, ", i);
+        cfg = write_config(name, "memit", NULL, 1, 1, NULL);
+        CHECK(splice_into(cfg, "\"n_edits\"", offset), "config layout");
+        snprintf(one, sizeof one, "%s/%s.h5", dir, name);
+        rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+        CHECK(rc == 0, "one-edit run at offset %ld: exit %d:\n%s", i, rc, out);
+        for (int c = 0; c < 4; c++) {
+            char path[64];
+            snprintf(path, sizeof path, "/edits/%s", cols[c]);
+            double alone = value_at(one, path, 0), within = value_at(full, path, i);
+            CHECK(!isnan(alone) && same_bits(alone, within), "edit %ld: %s %.17g alone, %.17g in the independent run", i,
+                  cols[c], alone, within);
+            if (c < 3) {
+                snprintf(path, sizeof path, "/checkpoints/%s", cols[c]);
+                CHECK(same_bits(value_at(full, path, i), within), "edit %ld: the checkpoint's %s is not the edit's", i,
+                      cols[c]);
+            }
+        }
+    }
+    CHECK(isnan(value_at(full, "/checkpoints/ppl_edited", 0)), "independent edits: a perplexity was recorded");
+    cfg = write_config("indep_cut", "memit", NULL, 4, 4, NULL);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"mode\": \"independent\", "), "config layout");
+    snprintf(cut, sizeof cut, "%s/indep_cut.h5", dir);
+    rc = kedit_run_config(cfg, "--stop-after", "2", out, sizeof out);
+    CHECK(rc == 2, "stop after 2: exit %d:\n%s", rc, out);
+    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "after edit 2"), "resume: exit %d:\n%s", rc, out);
+    CHECK(same_results(full, cut), "resumed after edit 2, the independent run differs from the uninterrupted one");
+    cfg = write_config("indep_end_only", "memit", NULL, 4, 4, NULL);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"mode\": \"independent\", \"evaluate\": \"end_only\", "),
+          "config layout");
+    rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "schedule.evaluate"), "independent with end_only: exit %d:\n%s", rc, out);
+}
+
 /* "weights": "bf16": the run records it and the bf16 model's own checksum (its statistics are its own),
  * its edits raise the target's probability, and a run stopped after 3 of 6 edits and resumed equals the
  * uninterrupted one (the edited W_out, widened to float32, is restored exactly). */
@@ -838,6 +907,7 @@ int main(void) {
     RUN(test_signal_stops_resumably);
     RUN(test_task_resumes_its_output);
     RUN(test_hundred_edits);
+    RUN(test_independent_edits);
     test_remove_dir(dir);
     return TEST_SUMMARY();
 }

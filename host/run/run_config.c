@@ -164,12 +164,19 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
     }
     cJSON *sc = obj_field(&r, j, "schedule", "schedule");
     if (sc) {
-        static const char *const known[] = {"evaluate", "checkpoint_every", "state_every", NULL};
+        static const char *const known[] = {"mode", "evaluate", "checkpoint_every", "state_every", NULL};
         reject_unknown(&r, sc, known, "schedule.");
         char *ev = str_field(&r, sc, "evaluate", "schedule.evaluate", "each", false);
         if (ev && strcmp(ev, "each") && strcmp(ev, "end_only")) fail(&r, "schedule.evaluate", "expected \"each\" or \"end_only\"");
         c->schedule = ev && !strcmp(ev, "end_only") ? EVAL_END_ONLY : EVAL_EACH;
         free(ev);
+        char *mode = str_field(&r, sc, "mode", "schedule.mode", "sequential", false);
+        if (mode && strcmp(mode, "sequential") && strcmp(mode, "independent"))
+            fail(&r, "schedule.mode", "expected \"sequential\" or \"independent\"");
+        c->mode = mode && !strcmp(mode, "independent") ? EDITS_INDEPENDENT : EDITS_SEQUENTIAL;
+        if (c->mode == EDITS_INDEPENDENT && c->schedule != EVAL_EACH)
+            fail(&r, "schedule.evaluate", "independent edits are scored right after each (\"each\")");
+        free(mode);
         c->checkpoint_every = (int)num_field(&r, sc, "checkpoint_every", "schedule.checkpoint_every", 100, 1, 1e9, true);
         c->state_every = (int)num_field(&r, sc, "state_every", "schedule.state_every", 1, 1, 1e9, true);
     }

@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 typedef enum { EVAL_EACH = 0, EVAL_END_ONLY = 1 } eval_schedule;
+/* sequential: every edit on the model the earlier ones left (the paper's setting); independent: every edit
+ * on the unedited model, scored, then undone (editor_reset): what a method does with one edit */
+typedef enum { EDITS_SEQUENTIAL = 0, EDITS_INDEPENDENT = 1 } edit_mode;
 
 typedef struct run_config {
     cJSON *json;            /* the resolved configuration (defaults filled in), owned */
@@ -25,6 +28,7 @@ typedef struct run_config {
     char *dataset_path;
     dataset_opts ds;        /* format, protocol, selection, invalid-record policy */
     eval_schedule schedule; /* each: evaluate edit i right after edit i; end_only: only at checkpoints */
+    edit_mode mode;         /* independent: a checkpoint row holds each edit's scores right after it */
     int checkpoint_every;   /* re-evaluate all edits so far every K edits (and always after the last) */
     int state_every;        /* write the resume state every K edits (and after the last); a resumed run
                              * redoes the edits made after the last state written */

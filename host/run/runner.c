@@ -316,9 +316,14 @@ static int start_or_verify(run *r) {
     return rc;
 }
 
+/* the state of edit n is one file that replaces the previous (FT, GRACE; every method under independent edits) */
+static bool state_is_snapshot(const run *r) {
+    return r->c->mode == EDITS_INDEPENDENT || editor_journal_is_snapshot(r->ed);
+}
+
 /* the journal of the edit just made, kept until the next state write */
 static int keep_record(run *r) {
-    if (editor_journal_is_snapshot(r->ed)) return 0; // taken at the state write
+    if (state_is_snapshot(r)) return 0; // taken at the state write
     r->pending = realloc(r->pending, (size_t)(r->n_pending + 1) * sizeof *r->pending);
     r->pending_len = realloc(r->pending_len, (size_t)(r->n_pending + 1) * sizeof *r->pending_len);
     if (editor_journal(r->ed, &r->pending[r->n_pending], &r->pending_len[r->n_pending], r->err, sizeof r->err))
@@ -335,7 +340,9 @@ static void drop_pending(run *r) {
 /* writes the records of edits n − n_pending + 1 … n (or the snapshot of edit n) */
 static int save_state(run *r, long n) {
     int rc = 0;
-    if (editor_journal_is_snapshot(r->ed)) {
+    if (r->c->mode == EDITS_INDEPENDENT) // the model is W₀ after every edit: the state is the count alone
+        rc = run_state_write(r->st, n, "", 0, true, r->err, sizeof r->err);
+    else if (editor_journal_is_snapshot(r->ed)) {
         void *rec;
         size_t len;
         rc = editor_journal(r->ed, &rec, &len, r->err, sizeof r->err) ||
@@ -381,7 +388,7 @@ static int check_replay(run *r) {
 static int resume_state(run *r) {
     double flushed = 0;
     if (results_attr_double(r->res, "edits_flushed", &flushed)) FAIL(r, "%s", results_error(r->res));
-    bool snapshot = editor_journal_is_snapshot(r->ed);
+    bool snapshot = state_is_snapshot(r);
     long t = run_state_last(r->st);
     if (t > (long)flushed) {
         if (snapshot) FAIL(r, "%s: its state is of edit %ld but only %ld edits were flushed", r->path, t, (long)flushed);
@@ -395,7 +402,7 @@ static int resume_state(run *r) {
         printf("%s: %ld edits were flushed after its last resume state; they are made again\n", r->path,
                (long)flushed - t);
     r->done = t;
-    if (t == 0) return 0;
+    if (t == 0 || r->c->mode == EDITS_INDEPENDENT) return 0; // independent edits: nothing to replay onto W₀
     int n = 0;
     void **recs = NULL;
     size_t *lens = NULL;
@@ -420,19 +427,40 @@ static int record_norms(run *r, long i) {
     return 0;
 }
 
-/* re-evaluates edits 0 … n−1 on the current model: one row of the retention matrices */
+/* independent edits: the scores of edits 0 … n−1, each right after it was made on the unedited model */
+static int scores_after_each(run *r, long n, double *eff, double *par, double *spe) {
+    static const char *const paths[3] = {"/edits/efficacy", "/edits/paraphrase", "/edits/specificity"};
+    double *into[3] = {eff, par, spe};
+    for (int k = 0; k < 3; k++) {
+        double *v;
+        long rows, cols;
+        if (results_read(r->res, paths[k], &v, &rows, &cols)) FAIL(r, "%s", results_error(r->res));
+        if (rows < n) {
+            free(v);
+            FAIL(r, "%s: %ld rows of %s, %ld expected", r->path, rows, paths[k], n);
+        }
+        memcpy(into[k], v, (size_t)n * sizeof(double));
+        free(v);
+    }
+    return 0;
+}
+
+/* sequential edits: re-evaluates edits 0 … n−1 on the current model, one row of the retention matrices, and
+ * the perplexity; independent edits: their scores right after each (the model is the unedited one here) */
 static int checkpoint(run *r, long n, double t_start) {
     request_scores *s = malloc((size_t)n * sizeof *s);
     double *eff = malloc((size_t)n * sizeof(double)), *par = malloc((size_t)n * sizeof(double)),
            *spe = malloc((size_t)n * sizeof(double));
-    int rc = eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), 0, (int)n, r->c->eval_batch, s, r->err,
-                               sizeof r->err);
+    bool independent = r->c->mode == EDITS_INDEPENDENT;
+    int rc = independent ? scores_after_each(r, n, eff, par, spe)
+                         : eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), 0, (int)n, r->c->eval_batch, s,
+                                             r->err, sizeof r->err);
     double me = 0, mp = 0, ms = 0, ppl = NAN;
     for (long i = 0; !rc && i < n; i++) {
-        eff[i] = s[i].efficacy, par[i] = s[i].paraphrase, spe[i] = s[i].specificity;
+        if (!independent) eff[i] = s[i].efficacy, par[i] = s[i].paraphrase, spe[i] = s[i].specificity;
         me += eff[i] / n, mp += par[i] / n, ms += spe[i] / n;
     }
-    if (!rc) rc = perplexity(r, &ppl);
+    if (!rc && !independent) rc = perplexity(r, &ppl);
     checkpoint_row row = {n, eff, par, spe, ppl, r->ppl0, progress_now() - t_start};
     if (!rc && results_append_checkpoint(r->res, &row)) rc = -1, snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
     char ppl_note[64] = "";
@@ -477,6 +505,7 @@ static int edit_one(run *r, long i, double t_start) {
     row.peak_rss = peak_rss_bytes();
     if (results_append_edit(r->res, &row)) FAIL(r, "%s", results_error(r->res));
     if (record_norms(r, i)) return -1;
+    if (r->c->mode == EDITS_INDEPENDENT && editor_reset(r->ed, r->err, sizeof r->err)) return -1; // back to W₀
     long n = i + 1;
     if ((n % r->c->checkpoint_every == 0 || n == r->ds.n) && checkpoint(r, n, t_start)) return -1;
     if (keep_record(r)) return -1;

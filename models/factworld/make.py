@@ -494,6 +494,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=2, help="epochs")
     ap.add_argument("--edited-layers", default="1,2,3",
                     help="the layers MEMIT/D4S edit: their key health is tracked and reported")
+    ap.add_argument("--fc-init-std", type=float, default=0.02,
+                    help="std of the MLP input weights (c_fc) at initialisation; GPT-2's is 0.02")
+    ap.add_argument("--pilot-steps", type=int, default=0,
+                    help="train this many steps, print the edited layers' key health and the probe, write nothing")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -539,6 +543,9 @@ def main():
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=eos_id, eos_token_id=eos_id,
                      tie_word_embeddings=True)
     model = GPT2LMHeadModel(cfg)
+    with torch.no_grad():
+        for block in model.transformer.h:
+            block.mlp.c_fc.weight.normal_(0.0, args.fc_init_std)
     n_params = sum(p.numel() for p in model.parameters())
     x0, _ = pack_rows(random.Random(0), epoch_texts(random.Random(0), pools, generic, args.per_fact, prose_train), encode,
                       args.n_ctx, newline_id, eos_id)
@@ -584,6 +591,13 @@ def main():
             step += 1
             n_steps += 1
             loss_sum += out.loss.item()
+            if step == args.pilot_steps:
+                accs = {k: token_accuracy(model, tok, v)[0] for k, v in probe.items()}
+                health = key_health(model, (x[:96], y[:96]), edited_layers)
+                log(f"pilot: {step} steps, loss {out.loss.item():.4f}, probe {accs}")
+                for l, h in health.items():
+                    log(f"pilot: layer {l} {h}")
+                return
         msg = f"epoch {epoch}: loss {loss_sum / n_steps:.4f}, lr {lr_at(step - 1):.2e}"
         if epoch % args.eval_every == 0 or epoch == decay_end_epoch:
             accs = {k: token_accuracy(model, tok, v)[0] for k, v in probe.items()}

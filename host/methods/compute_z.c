@@ -1,15 +1,11 @@
 #include "compute_z.h"
 
-#include "kmath.h"
+#include "adam.h"
 #include "lower_blocks.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ADAM_B1 0.9f
-#define ADAM_B2 0.999f
-#define ADAM_EPS 1e-8f
 
 static double norm2(const float *x, int n) {
     double s = 0;
@@ -134,10 +130,7 @@ int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0,
         if (rc) break;
         if (dn > 0)
             for (int j = 0; j < d; j++) grad[j] += (float)(o->weight_decay * delta[j] / (dn * z0_norm2)); // ∂ wd‖δ‖/‖z₀‖²
-        int t = it + 1;
-        float c1 = (float)(1.0 - pow(0.9, t)), c2 = (float)(1.0 - pow(0.999, t)); // 1 − βᵗ
-        for (int j = 0; j < d; j++)
-            delta[j] = km_adam(delta[j], grad[j], &am[j], &av[j], o->lr, ADAM_B1, ADAM_B2, ADAM_EPS, c1, c2);
+        adam_step_host(delta, grad, am, av, d, o->lr, it + 1);
         double max_norm = o->clamp_norm_factor * sqrt(z0_norm2), nn = norm2(delta, d);
         if (nn > max_norm) // project δ into the ball of radius clamp·‖z₀‖
             for (int j = 0; j < d; j++) delta[j] = (float)(delta[j] * (max_norm / nn));

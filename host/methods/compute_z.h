@@ -1,7 +1,7 @@
 /* compute_z (MEMIT, D4S: δ on the block output of the last edited layer L) and ROME's compute_v (δ on the
  * W_out output of its layer), editing-spec §2 and §10.10–10.12. One vector δ ∈ R^d, added at the lookup
  * index (subject's last token) of every rewriting prompt and of the KL prompt, is optimised by Adam
- * (β 0.9/0.999, ε 1e-8, no Adam weight decay) on
+ * (adam.h: β 0.9/0.999, ε 1e-8, no Adam weight decay) on
  *   mean_i [−Σ_t log p(y_t | rewriting prompt i)]/|y|  +  kl_factor·KL(p_cur ‖ p_init)(KL prompt)
  *   + weight_decay·‖δ‖/‖z₀‖²,
  * with z₀ the site's value at the bare prompt's lookup index (first pass) and p_init the KL prompt's

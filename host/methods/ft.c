@@ -1,5 +1,6 @@
 #include "ft.h"
 
+#include "adam.h"
 #include "blob.h"
 #include "editor.h"
 #include "hp_fields.h"
@@ -138,10 +139,10 @@ static double ft_request_step(ft_state *s, const ft_request *r, const float *res
         }
         ++*t;
         be->to_device(s->gW, s->dW, s->nw * sizeof(float));
-        be->adam_step(s->W->w, s->gW, s->mW, s->vW, (int64_t)s->nw, s->h.lr, 0.9f, 0.999f, 1e-8f, *t);
+        adam_step_device(be, s->W->w, s->gW, s->mW, s->vW, (int64_t)s->nw, s->h.lr, *t);
         if (s->nb) {
             be->to_device(s->gb, s->db, s->nb * sizeof(float));
-            be->adam_step(s->W->b, s->gb, s->mb, s->vb, (int64_t)s->nb, s->h.lr, 0.9f, 0.999f, 1e-8f, *t);
+            adam_step_device(be, s->W->b, s->gb, s->mb, s->vb, (int64_t)s->nb, s->h.lr, *t);
         }
     }
     if (s->h.norm_constraint > 0) { // W ∈ [W_pre − ε, W_pre + ε]

@@ -18,7 +18,7 @@ typedef struct ft_hparams {
     int layer;             /* the block whose matrix is trained */
     int which;             /* 0: W_out (c_proj / fc_out / down_proj), 1: W_in (c_fc / fc_in / gate_proj) */
     int num_steps;         /* epochs per edit (EE num_steps) */
-    float lr;              /* Adam learning rate (β₁ 0.9, β₂ 0.999, ε 1e-8, no weight decay) */
+    float lr;              /* Adam learning rate (adam.h's β₁, β₂, ε; no weight decay) */
     float norm_constraint; /* ε of the L∞ box; 0: none (EE norm_constraint: false) */
     float stop_loss;       /* no step below this loss, and an epoch mean below it ends the edit (EE: 1e-2) */
 } ft_hparams;

@@ -35,7 +35,7 @@ typedef struct grace_hparams {
     int layer;      /* the block of the wrapped matrix */
     int which;      /* 0: W_out (down_proj / fc_out / c_proj), 1: W_in (c_fc / fc_in / gate_proj) */
     int n_iter;     /* Adam steps per edit */
-    float edit_lr;  /* Adam learning rate (β₁ 0.9, β₂ 0.999, ε 1e-8) */
+    float edit_lr;  /* Adam learning rate (adam.h's β₁, β₂, ε) */
     double eps;     /* ε₀, the radius of a new key */
     uint64_t seed;  /* of the cold value initialisation */
     bool score_by_generation; /* EE's scoring (greedy |y| tokens, grace_generate) rather than teacher forcing */

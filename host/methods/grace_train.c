@@ -3,6 +3,7 @@
  * editor's form of n edits. */
 #include "grace_impl.h"
 
+#include "adam.h"
 #include "editor.h"
 #include "lower_blocks.h"
 
@@ -60,7 +61,7 @@ static int train_value(grace_state *g, int j, const kbatch *b, int n_prompt, con
         fwd_state_free(s);
         if (rc) break;
         be->to_device(gd, grad, vb);
-        be->adam_step(p, gd, m1, m2, g->dv, g->h.edit_lr, 0.9f, 0.999f, 1e-8f, it + 1);
+        adam_step_device(be, p, gd, m1, m2, g->dv, g->h.edit_lr, it + 1);
         be->to_host(v, p, vb);
     }
     void *dev[] = {p, gd, m1, m2};

@@ -1,7 +1,7 @@
 #include "pmet.h"
 
+#include "adam.h"
 #include "keys.h"
-#include "kmath.h"
 #include "lower_blocks.h"
 #include "memit.h"
 
@@ -102,8 +102,7 @@ static void decay_and_step(float *delta, float *g, float *m1, float *m2, int d, 
     double dn = norm2(delta, d);
     if (dn > 0)
         for (int j = 0; j < d; j++) g[j] += (float)(wd * delta[j] / (dn * x0_norm2));
-    float c1 = (float)(1.0 - pow(0.9, t)), c2 = (float)(1.0 - pow(0.999, t)); // 1 − βᵗ
-    for (int j = 0; j < d; j++) delta[j] = km_adam(delta[j], g[j], &m1[j], &m2[j], lr, 0.9f, 0.999f, 1e-8f, c1, c2);
+    adam_step_host(delta, g, m1, m2, d, lr, t);
 }
 
 /* δ ← δ·(max/‖δ‖) when ‖δ‖ > max = clamp·‖x₀‖ */

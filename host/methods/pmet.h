@@ -4,8 +4,8 @@
  * Target vectors. δ_attn is added to the attention output projection's output (SITE_ATTN_OUT) and δ_mlp
  * to W_out's output (SITE_MLP_OUT) of block L, at the lookup index (subject's last token) of every
  * rewriting prompt and of the KL prompt. With a₀, m₀ those sites' values at the bare prompt's lookup
- * index (first pass) and p_init the KL prompt's next-token distribution there, Adam (β 0.9/0.999,
- * ε 1e-8) minimises
+ * index (first pass) and p_init the KL prompt's next-token distribution there, Adam (adam.h: β
+ * 0.9/0.999, ε 1e-8) minimises
  *   nll_factor·mean_i[−Σ_t log p(y_t | prompt i)]/|y| + kl_factor·KL(p ‖ p_init)
  *   + wd·(‖δ_mlp‖/‖m₀‖² + ‖δ_attn‖/‖a₀‖²).
  * Each pass, before stepping: a loss below stop_loss ends it; when the target is the argmax at every

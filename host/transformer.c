@@ -384,11 +384,15 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
     return s;
 }
 
-double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const float *ref_logp,
-                        const float *w_kl, float *row_loss_host) {
+double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const kl_term *kl,
+                        float *row_loss_host) {
     const backend *be = m->be;
     int n = s->n_logit, V = m->cfg.vocab;
     if (!s->logits || n == 0) return 0.0;
+    if (kl && (kl->row < 0 || kl->row >= n)) {
+        fprintf(stderr, "kedit: the KL term's logit row %d is not one of the forward's %d\n", kl->row, n);
+        return NAN;
+    }
     if (!s->dlogits) s->dlogits = dalloc(be, (size_t)n * V);
     be->zero(s->dlogits, (size_t)n * V * sizeof(float));
     float *loss_d = dalloc(be, (size_t)n), *w_d = dalloc(be, (size_t)n);
@@ -401,14 +405,12 @@ double transformer_loss(const model *m, fwd_state *s, const int *y, const float 
         for (int i = 0; i < n; i++) row[i] += part[i];
         dfree(be, y_d);
     }
-    if (ref_logp && w_kl) {
-        float *ref_d = dalloc(be, (size_t)n * V);
-        be->to_device(ref_d, ref_logp, (size_t)n * V * sizeof(float));
-        be->to_device(w_d, w_kl, (size_t)n * sizeof(float));
-        be->kl_loss(s->logits, ref_d, w_d, n, V, loss_d, s->dlogits); // Σ w·KL(p ‖ ref)
-        be->to_host(part, loss_d, (size_t)n * sizeof(float));
-        for (int i = 0; i < n; i++) row[i] += part[i];
-        dfree(be, ref_d);
+    if (kl) {
+        size_t at = (size_t)kl->row * V;
+        be->to_device(w_d, &kl->weight, sizeof(float));
+        be->kl_loss(s->logits + at, kl->ref_logp, w_d, 1, V, loss_d, s->dlogits + at); // w·KL(p ‖ ref)
+        be->to_host(part, loss_d, sizeof(float));
+        row[kl->row] += part[0];
     }
     double total = 0;
     for (int i = 0; i < n; i++) total += row[i];

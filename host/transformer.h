@@ -74,11 +74,20 @@ typedef struct fwd_state fwd_state; /* activations of one forward, owned by the 
 fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *o);
 void fwd_state_free(fwd_state *s);
 
-/* The loss on the logit rows of the last forward: Σ_r w_nll[r]·NLL(row r, y[r]) + Σ_r w_kl[r]·KL(row r ‖
- * ref_logp[r]), rows with weight 0 skipped. ref_logp is host memory (n_logit × vocab) or NULL. The
- * gradient with respect to the logits is kept in s for the backward. Returns the loss. */
-double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const float *ref_logp,
-                        const float *w_kl, float *row_loss_host);
+/* A KL term of transformer_loss: weight·KL(p ‖ p_ref) on one logit row, p_ref given by its
+ * log-probabilities (vocab floats) in device memory, uploaded once for all the passes that compare with
+ * it. */
+typedef struct kl_term {
+    int row;
+    float weight;
+    const float *ref_logp;
+} kl_term;
+
+/* The loss on the logit rows of the last forward: Σ_r w_nll[r]·NLL(row r, y[r]), rows with weight 0
+ * skipped, plus the KL term (NULL: none; skipped at weight 0). The gradient with respect to the logits is
+ * kept in s for the backward. Returns the loss; row_loss_host (NULL or n_logit floats) gets it per row. */
+double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const kl_term *kl,
+                        float *row_loss_host);
 
 typedef struct bwd_opts {
     /* gradients of the loss with respect to the site values at the hooks' positions, written to each

@@ -135,7 +135,7 @@ static double target_nll(const model *m, const int *prompt, int np, const int *t
     fwd_opts o = {.hooks = hooks, .n_hooks = n_hooks, .n_logit = nt, .logit_at = at, .bwd_from_layer = -1,
                   .stop_layer = -1};
     fwd_state *s = transformer_forward(m, &b, &o);
-    double nll = s ? transformer_loss(m, s, target, w, NULL, NULL, NULL) : NAN;
+    double nll = s ? transformer_loss(m, s, target, w, NULL, NULL) : NAN;
     fwd_state_free(s);
     free(x);
     free(at);

@@ -141,8 +141,9 @@ static void forward_parity(const char *arch, kweight_type wt) {
 typedef struct loss_setup {
     kpos at[2 * N_SEQ + 1];
     int y[2 * N_SEQ + 1];
-    float w_nll[2 * N_SEQ + 1], w_kl[2 * N_SEQ + 1];
-    float *ref_logp;  /* (rows, V), only the KL row filled */
+    float w_nll[2 * N_SEQ + 1];
+    float *ref_logp;  /* (V) device: the KL row's reference */
+    kl_term kl;
     kpos delta_at[N_SEQ];
 } loss_setup;
 
@@ -153,16 +154,15 @@ static void loss_setup_make(const fixture *f, loss_setup *L, const float *ref_ro
         for (int t = f->len[i] - 2; t < f->len[i]; t++) {
             L->at[r] = (kpos){i, t - 1}; // the logits at t − 1 predict token t
             L->y[r] = f->ids[i][t];
-            L->w_nll[r] = 1.0f / (N_SEQ * 2);
-            L->w_kl[r++] = 0.0f;
+            L->w_nll[r++] = 1.0f / (N_SEQ * 2);
         }
     }
     L->at[r] = (kpos){2, f->len[2] - 1};
     L->y[r] = 0;
     L->w_nll[r] = 0.0f;
-    L->w_kl[r] = 0.5f;
-    L->ref_logp = calloc((size_t)(r + 1) * V, sizeof(float));
-    memcpy(L->ref_logp + (size_t)r * V, ref_row, (size_t)V * sizeof(float));
+    L->ref_logp = f->m.be->alloc((size_t)V * sizeof(float));
+    f->m.be->to_device(L->ref_logp, ref_row, (size_t)V * sizeof(float));
+    L->kl = (kl_term){r, 0.5f, L->ref_logp};
 }
 
 /* forward with δ0, δ1 added, then the loss; returns the state (kept for the backward from layer 0) */
@@ -178,7 +178,7 @@ static fwd_state *loss_forward(const fixture *f, const loss_setup *L, float *d0,
     fwd_opts o = {.hooks = add, .n_hooks = 2, .n_logit = 2 * N_SEQ + 1, .logit_at = L->at, .bwd_from_layer = 0, .stop_layer = -1};
     fwd_state *s = transformer_forward(&f->m, &b, &o);
     CHECK(s != NULL, "forward failed");
-    if (s) *loss = transformer_loss(&f->m, s, L->y, L->w_nll, L->ref_logp, L->w_kl, NULL);
+    if (s) *loss = transformer_loss(&f->m, s, L->y, L->w_nll, &L->kl, NULL);
     return s;
 }
 
@@ -263,7 +263,7 @@ static void backward_parity(const char *arch, kweight_type wt) {
     free(db);
     free(logits);
     free(at);
-    free(L.ref_logp);
+    f.m.be->free(L.ref_logp);
     free(d0);
     free(d1);
     free(ref);
@@ -299,7 +299,7 @@ static void start_layer_parity(const char *arch, kweight_type wt) {
     CHECK(s != NULL, "forward from layer 2 failed");
     if (s) {
         CHECK(memcmp(full, part, (size_t)nl * c->vocab * sizeof(float)) == 0, "logits differ when starting at block 2");
-        transformer_loss(&f.m, s, L.y, L.w_nll, L.ref_logp, L.w_kl, NULL);
+        transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
         khook g = {HOOK_ADD, SITE_RESID_IN, 2, N_SEQ, L.delta_at, g1, true};
         bwd_opts bo = {.grads = &g, .n_grads = 1, .wgrad_layer = -1};
         CHECK(transformer_backward(&f.m, s, &bo) == 0, "backward failed");
@@ -311,7 +311,7 @@ static void start_layer_parity(const char *arch, kweight_type wt) {
     free(part);
     free(g1);
     free(at);
-    free(L.ref_logp);
+    f.m.be->free(L.ref_logp);
     free(d0);
     free(d1);
     free(ref);

@@ -703,7 +703,7 @@ static int model_run_on(const backend *be, const char *dir, kweight_type wt, con
     int ok = s != NULL;
     CHECK(ok, "forward on %s failed", be->name);
     if (ok) {
-        r->loss = transformer_loss(&m, s, y, w, NULL, NULL, NULL);
+        r->loss = transformer_loss(&m, s, y, w, NULL, NULL);
         khook g = {HOOK_CAPTURE, SITE_BLOCK_OUT, 0, n, at, r->g_block0, false};
         bwd_opts bo = {.grads = &g, .n_grads = 1, .wgrad_layer = 1, .wgrad_which = 0, .dW = r->dW, .db = NULL};
         CHECK(transformer_backward(&m, s, &bo) == 0, "backward on %s failed", be->name);

@@ -22,10 +22,10 @@ typedef struct z_batch {
     kpos *lookups;  /* n_seq positions where δ is added */
     kpos *logit_at; /* rows */
     int *y;         /* rows labels (0 on the KL row) */
-    float *w_nll, *w_kl; /* rows */
+    float *w_nll;   /* rows */
 } z_batch;
 
-static void batch_make(const edit_prompts *p, float kl_factor, z_batch *b) {
+static void batch_make(const edit_prompts *p, z_batch *b) {
     int n = p->n, ny = p->ny;
     b->n_seq = n + 1;
     b->rows = n * ny + 1;
@@ -35,7 +35,6 @@ static void batch_make(const edit_prompts *p, float kl_factor, z_batch *b) {
     b->logit_at = malloc((size_t)b->rows * sizeof(kpos));
     b->y = calloc((size_t)b->rows, sizeof(int));
     b->w_nll = calloc((size_t)b->rows, sizeof(float));
-    b->w_kl = calloc((size_t)b->rows, sizeof(float));
     for (int i = 0; i < n; i++) {
         const tok_seq *c = &p->ctx[i];
         b->len[i] = c->len + ny - 1;
@@ -55,12 +54,11 @@ static void batch_make(const edit_prompts *p, float kl_factor, z_batch *b) {
     memcpy(b->ids[n], p->kl.ids, (size_t)p->kl.len * sizeof(int));
     b->lookups[n] = (kpos){n, p->kl.lookup};
     b->logit_at[n * ny] = (kpos){n, p->kl.lookup};
-    b->w_kl[n * ny] = kl_factor;
 }
 
 static void batch_free(z_batch *b) {
     for (int i = 0; i < b->n_seq; i++) free(b->ids[i]);
-    free(b->ids), free(b->len), free(b->lookups), free(b->logit_at), free(b->y), free(b->w_nll), free(b->w_kl);
+    free(b->ids), free(b->len), free(b->lookups), free(b->logit_at), free(b->y), free(b->w_nll);
 }
 
 /* log-softmax of one row, in float64, into out */
@@ -75,9 +73,10 @@ static void log_softmax_row(const float *x, int V, float *out) {
 int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0, float *delta, z_result *r) {
     int d = site_dim(&m->cfg, o->site), V = m->cfg.vocab, n = p->n, ny = p->ny;
     z_batch b;
-    batch_make(p, o->kl_factor, &b);
+    batch_make(p, &b);
     int kl_row = n * ny;
-    float *ref = calloc((size_t)b.rows * V, sizeof(float)); // (rows, V) KL reference, only the KL row used
+    float *ref = malloc((size_t)V * sizeof(float)), *ref_d = m->be->alloc((size_t)V * sizeof(float)); // log p_init
+    kl_term kl = {kl_row, o->kl_factor, ref_d};
     float *logits = malloc((size_t)b.rows * V * sizeof(float));
     float *row_loss = malloc((size_t)b.rows * sizeof(float));
     float *grad = malloc((size_t)d * sizeof(float)), *am = calloc((size_t)d, sizeof(float)),
@@ -102,11 +101,12 @@ int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0,
             break;
         }
         if (it == 0) { // z₀ and p_init come from the first pass (δ = 0)
-            log_softmax_row(logits + (size_t)kl_row * V, V, ref + (size_t)kl_row * V);
+            log_softmax_row(logits + (size_t)kl_row * V, V, ref);
+            m->be->to_device(ref_d, ref, (size_t)V * sizeof(float));
             double zn = norm2(z0, d);
             z0_norm2 = zn * zn;
         }
-        double loss = transformer_loss(m, s, b.y, b.w_nll, ref, b.w_kl, row_loss); // NLL + kl_factor·KL
+        double loss = transformer_loss(m, s, b.y, b.w_nll, &kl, row_loss); // NLL + kl_factor·KL
         double prob = 0;
         for (int i = 0; i < n; i++) {
             double nll_i = 0; // Σ_t −log p(y_t)/|y| = n·Σ_t row_loss
@@ -136,6 +136,7 @@ int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0,
             for (int j = 0; j < d; j++) delta[j] = (float)(delta[j] * (max_norm / nn));
     }
     batch_free(&b);
+    m->be->free(ref_d);
     free(resid), free(ref), free(logits), free(row_loss), free(grad), free(am), free(av);
     return rc;
 }

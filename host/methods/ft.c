@@ -129,7 +129,7 @@ static double ft_request_step(ft_state *s, const ft_request *r, const float *res
         snprintf(err, errlen, "FT: the forward pass on a request failed (see the message above)");
         goto done;
     }
-    loss = transformer_loss(s->m, fs, r->target, w, NULL, NULL, NULL);
+    loss = transformer_loss(s->m, fs, r->target, w, NULL, NULL);
     if (loss >= s->h.stop_loss) {
         bwd_opts bo = {.wgrad_layer = s->h.layer, .wgrad_which = s->h.which, .dW = s->dW, .db = s->nb ? s->db : NULL};
         if (transformer_backward(s->m, fs, &bo)) {

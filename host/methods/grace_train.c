@@ -52,7 +52,7 @@ static int train_value(grace_state *g, int j, const kbatch *b, int n_prompt, con
             rc = -1;
             break;
         }
-        double loss = transformer_loss(m, s, target, w, NULL, NULL, NULL);
+        double loss = transformer_loss(m, s, target, w, NULL, NULL);
         if (it == 0) res->loss_first = loss;
         res->loss_last = loss;
         khook gh = {HOOK_CAPTURE, g->v_site, g->h.layer, 1, &key_at, grad, false}; // ∂L/∂v

@@ -70,7 +70,7 @@ static void log_softmax_row(const float *x, int V, double *out) {
 }
 
 /* the pass's diagnostics from its logits: per-prompt NLL (n), whether the target is the argmax at every
- * target row, and KL(p ‖ p_init) of the KL row */
+ * target row, and KL(p ‖ p_init) of the KL row (ref: log p_init, V floats) */
 typedef struct zs_eval {
     double *nll;
     bool all_argmax;
@@ -91,9 +91,8 @@ static void evaluate_pass(const zs_batch *b, int n, int ny, int V, const float *
         }
     }
     log_softmax_row(logits + (size_t)n * ny * V, V, lp);
-    const float *q = ref + (size_t)n * ny * V;
     ev->kl = 0;
-    for (int v = 0; v < V; v++) ev->kl += exp(lp[v]) * (lp[v] - q[v]); // Σ p (log p − log p_init)
+    for (int v = 0; v < V; v++) ev->kl += exp(lp[v]) * (lp[v] - ref[v]); // Σ p (log p − log p_init)
 }
 
 /* ∂ wd·‖δ‖/‖x₀‖² added to g (zero at δ = 0), then one Adam step on δ (step t) */
@@ -117,9 +116,9 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
     int d = m->cfg.d, V = m->cfg.vocab, n = p->n, ny = p->ny;
     zs_batch b;
     batch_make(p, &b);
-    float *ref = calloc((size_t)b.rows * V, sizeof(float));  // (rows, V) KL reference, only the KL row used
+    float *ref = malloc((size_t)V * sizeof(float)), *ref_d = m->be->alloc((size_t)V * sizeof(float)); // log p_init
     float *logits = malloc((size_t)b.rows * V * sizeof(float));
-    float *w_nll = calloc((size_t)b.rows, sizeof(float)), *w_kl = calloc((size_t)b.rows, sizeof(float));
+    float *w_nll = calloc((size_t)b.rows, sizeof(float));
     double *lp = malloc((size_t)V * sizeof(double));
     zs_eval ev = {.nll = malloc((size_t)n * sizeof(double))};
     float *ga = malloc((size_t)d * sizeof(float)), *gm = malloc((size_t)d * sizeof(float)); // ∂loss/∂δ
@@ -131,7 +130,7 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
     kbatch kb = {b.n_seq, b.len, (const int *const *)b.ids};
     kpos bare = {0, p->ctx[0].lookup};
     double a0n2 = 1, m0n2 = 1, nll_factor = o->nll_factor;
-    w_kl[n * ny] = o->kl_factor;
+    kl_term kl = {n * ny, o->kl_factor, ref_d};
     bool failed;
     float *resid = lower_blocks_resid(m, &kb, o->layer, &failed); // the blocks below L run once
     int rc = failed ? -1 : 0;
@@ -150,13 +149,14 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
         }
         if (it == 0) { // a₀, m₀ and p_init come from the first pass (δ = 0)
             log_softmax_row(logits + (size_t)n * ny * V, V, lp);
-            for (int v = 0; v < V; v++) ref[(size_t)n * ny * V + v] = (float)lp[v];
+            for (int v = 0; v < V; v++) ref[v] = (float)lp[v];
+            m->be->to_device(ref_d, ref, (size_t)V * sizeof(float));
             a0n2 = norm2(a0, d) * norm2(a0, d);
             m0n2 = norm2(m0, d) * norm2(m0, d);
         }
         evaluate_pass(&b, n, ny, V, logits, ref, lp, &ev);
         for (int q = 0; q < n * ny; q++) w_nll[q] = (float)(nll_factor / (n * ny));
-        transformer_loss(m, s, b.y, w_nll, ref, w_kl, NULL); // the gradient of nll_factor·NLL + kl·KL
+        transformer_loss(m, s, b.y, w_nll, &kl, NULL); // the gradient of nll_factor·NLL + kl·KL
         double nll = 0, prob = 0;
         for (int i = 0; i < n; i++) {
             nll += ev.nll[i] / n;
@@ -190,7 +190,8 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
         clamp_norm(delta_mlp, d, o->clamp_norm_factor * sqrt(m0n2));
     }
     batch_free(&b);
-    free(resid), free(ref), free(logits), free(w_nll), free(w_kl), free(lp), free(ev.nll), free(ga), free(gm), free(adam);
+    m->be->free(ref_d);
+    free(resid), free(ref), free(logits), free(w_nll), free(lp), free(ev.nll), free(ga), free(gm), free(adam);
     return rc;
 }
 

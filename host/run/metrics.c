@@ -28,7 +28,7 @@ static int forward_rows(const model *m, const eval_hooks *h, const kbatch *b, co
     }
     float *ones = malloc((size_t)R * sizeof(float));
     for (int r = 0; r < R; r++) ones[r] = 1.0f;
-    transformer_loss(m, s, y, ones, NULL, NULL, nll);
+    transformer_loss(m, s, y, ones, NULL, nll);
     fwd_state_free(s);
     free(ones);
     for (int r = 0; am && r < R; r++) {

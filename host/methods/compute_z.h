@@ -8,7 +8,8 @@
  * next-token distribution on the first pass. A step that brings the loss under stop_loss ends it; the
  * last iteration does not step; after each step ‖δ‖ is clamped to clamp_norm_factor·‖z₀‖. z = z₀ + δ.
  * The rewriting prompts are right-padded in one batch (each sequence computed as if unpadded); the blocks
- * below L, which δ does not reach, run once and every pass starts at block L from their output. */
+ * below L, which δ does not reach, run once and every pass starts at block L from their output (the loop,
+ * shared with PMET: z_optimise.h). */
 #ifndef KEDIT_COMPUTE_Z_H
 #define KEDIT_COMPUTE_Z_H
 

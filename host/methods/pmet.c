@@ -1,197 +1,94 @@
+/* PMET (pmet.h): its loss on z_optimise's loop (the host's float64 NLL and KL, with the nll_factor drop
+ * and the KL stop of §10.8), the residuals and keys of each edited layer, and an edit's layers in turn. */
 #include "pmet.h"
 
-#include "adam.h"
 #include "keys.h"
-#include "lower_blocks.h"
 #include "memit.h"
+#include "z_optimise.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define PMET_NLL_DROP 0.1 /* nll_factor multiplier once the target is the argmax everywhere */
 #define PMET_KL_STOP 0.01 /* with the target the argmax everywhere, a KL(p ‖ p_init) this small ends it */
 
-static double norm2(const float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return sqrt(s);
-}
-
-/* rewriting prompts (context ids + y[:-1]) then the KL prompt; loss rows: |y| per rewriting prompt, then
- * the KL row at the KL prompt's lookup index */
-typedef struct zs_batch {
-    int n_seq, rows;
-    int *len;
-    int **ids;
-    kpos *lookups;  /* n_seq positions where the δs are added */
-    kpos *logit_at; /* rows */
-    int *y;         /* rows labels (0 on the KL row) */
-} zs_batch;
-
-static void batch_make(const edit_prompts *p, zs_batch *b) {
-    int n = p->n, ny = p->ny;
-    b->n_seq = n + 1;
-    b->rows = n * ny + 1;
-    b->len = malloc((size_t)b->n_seq * sizeof(int));
-    b->ids = malloc((size_t)b->n_seq * sizeof(int *));
-    b->lookups = malloc((size_t)b->n_seq * sizeof(kpos));
-    b->logit_at = malloc((size_t)b->rows * sizeof(kpos));
-    b->y = calloc((size_t)b->rows, sizeof(int));
-    for (int i = 0; i <= n; i++) {
-        const tok_seq *c = i < n ? &p->ctx[i] : &p->kl;
-        b->len[i] = c->len + (i < n ? ny - 1 : 0);
-        b->ids[i] = malloc((size_t)b->len[i] * sizeof(int));
-        memcpy(b->ids[i], c->ids, (size_t)c->len * sizeof(int));
-        if (i < n) memcpy(b->ids[i] + c->len, p->y, (size_t)(ny - 1) * sizeof(int));
-        b->lookups[i] = (kpos){i, c->lookup};
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < ny; j++) { // logits at position len_ctx − 1 + j predict y_j
-            b->logit_at[i * ny + j] = (kpos){i, p->ctx[i].len - 1 + j};
-            b->y[i * ny + j] = p->y[j];
-        }
-    b->logit_at[n * ny] = (kpos){n, p->kl.lookup};
-}
-
-static void batch_free(zs_batch *b) {
-    for (int i = 0; i < b->n_seq; i++) free(b->ids[i]);
-    free(b->ids), free(b->len), free(b->lookups), free(b->logit_at), free(b->y);
-}
-
-/* log-softmax of one row in float64 */
-static void log_softmax_row(const float *x, int V, double *out) {
-    double mx = x[0], z = 0;
-    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    for (int v = 0; v < V; v++) z += exp((double)x[v] - mx);
-    double lz = mx + log(z);
-    for (int v = 0; v < V; v++) out[v] = (double)x[v] - lz;
-}
-
-/* the pass's diagnostics from its logits: per-prompt NLL (n), whether the target is the argmax at every
- * target row, and KL(p ‖ p_init) of the KL row (ref: log p_init, V floats) */
+/* the pass's diagnostics from its host logits: per-prompt NLL (n), whether the target is the argmax at
+ * every target row, and KL(p ‖ p_init) of the KL row (ref: log p_init, V floats); lp: V scratch */
 typedef struct zs_eval {
     double *nll;
     bool all_argmax;
     double kl;
 } zs_eval;
 
-static void evaluate_pass(const zs_batch *b, int n, int ny, int V, const float *logits, const float *ref,
-                          double *lp, zs_eval *ev) {
+static void evaluate_pass(const z_batch *b, int V, const float *logits, const float *ref, double *lp, zs_eval *ev) {
+    int n = b->n, ny = b->ny;
     ev->all_argmax = true;
     for (int i = 0; i < n; i++) {
         ev->nll[i] = 0;
         for (int j = 0; j < ny; j++) {
             int r = i * ny + j, y = b->y[r];
             const float *x = logits + (size_t)r * V;
-            log_softmax_row(x, V, lp);
+            z_log_softmax_row(x, V, lp);
             ev->nll[i] -= lp[y] / ny; // Σ_t −log p(y_t)/|y|
             for (int v = 0; v < V && ev->all_argmax; v++) ev->all_argmax = x[v] <= x[y];
         }
     }
-    log_softmax_row(logits + (size_t)n * ny * V, V, lp);
+    z_log_softmax_row(logits + (size_t)b->kl_row * V, V, lp);
     ev->kl = 0;
     for (int v = 0; v < V; v++) ev->kl += exp(lp[v]) * (lp[v] - ref[v]); // Σ p (log p − log p_init)
 }
 
-/* ∂ wd·‖δ‖/‖x₀‖² added to g (zero at δ = 0), then one Adam step on δ (step t) */
-static void decay_and_step(float *delta, float *g, float *m1, float *m2, int d, double wd, double x0_norm2,
-                           float lr, int t) {
-    double dn = norm2(delta, d);
-    if (dn > 0)
-        for (int j = 0; j < d; j++) g[j] += (float)(wd * delta[j] / (dn * x0_norm2));
-    adam_step_host(delta, g, m1, m2, d, lr, t);
-}
+typedef struct zs_loss_ctx {
+    const model *m;
+    const pmet_z_opts *o;
+    double nll_factor;  /* o->nll_factor, then PMET_NLL_DROP·o->nll_factor once the target is the argmax */
+    int nll_drop_pass;  /* the pass that lowered it (−1: none) */
+    float *w_nll;       /* rows */
+    double *lp;         /* V scratch */
+    zs_eval ev;
+} zs_loss_ctx;
 
-/* δ ← δ·(max/‖δ‖) when ‖δ‖ > max = clamp·‖x₀‖ */
-static void clamp_norm(float *delta, int d, double max_norm) {
-    double nn = norm2(delta, d);
-    if (nn > max_norm)
-        for (int j = 0; j < d; j++) delta[j] = (float)(delta[j] * (max_norm / nn));
+/* PMET's loss (sites: δ_attn, δ_mlp): taken on the host in float64, the device's only for the gradient */
+static double zs_loss_eval(void *ctx, const z_pass *pass, double *prob, bool *stop) {
+    zs_loss_ctx *c = ctx;
+    const pmet_z_opts *o = c->o;
+    const z_batch *b = pass->b;
+    int n = b->n, ny = b->ny;
+    evaluate_pass(b, c->m->cfg.vocab, pass->logits, pass->ref_logp, c->lp, &c->ev);
+    for (int q = 0; q < n * ny; q++) c->w_nll[q] = (float)(c->nll_factor / (n * ny));
+    transformer_loss(c->m, pass->s, b->y, c->w_nll, pass->kl, NULL); // the gradient of nll_factor·NLL + kl·KL
+    double nll = 0;
+    *prob = 0;
+    for (int i = 0; i < n; i++) {
+        nll += c->ev.nll[i] / n;
+        *prob += exp(-c->ev.nll[i]) / n;
+    }
+    const double *dn = pass->delta_norm, *x0n2 = pass->x0_norm2;
+    double loss = c->nll_factor * nll + o->kl_factor * c->ev.kl + // + wd·(‖δ_mlp‖/‖m₀‖² + ‖δ_attn‖/‖a₀‖²)
+                  o->weight_decay * (dn[1] / x0n2[1] + dn[0] / x0n2[0]);
+    *stop = loss < o->stop_loss;
+    if (!*stop && c->ev.all_argmax) {
+        if (c->nll_drop_pass < 0) c->nll_drop_pass = pass->it;
+        c->nll_factor = PMET_NLL_DROP * o->nll_factor; // for the rest of this edit (§10.8)
+        *stop = c->ev.kl <= PMET_KL_STOP;
+    }
+    return loss;
 }
 
 int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o, float *a0, float *m0,
                     float *delta_attn, float *delta_mlp, pmet_z_result *r) {
-    int d = m->cfg.d, V = m->cfg.vocab, n = p->n, ny = p->ny;
-    zs_batch b;
-    batch_make(p, &b);
-    float *ref = malloc((size_t)V * sizeof(float)), *ref_d = m->be->alloc((size_t)V * sizeof(float)); // log p_init
-    float *logits = malloc((size_t)b.rows * V * sizeof(float));
-    float *w_nll = calloc((size_t)b.rows, sizeof(float));
-    double *lp = malloc((size_t)V * sizeof(double));
-    zs_eval ev = {.nll = malloc((size_t)n * sizeof(double))};
-    float *ga = malloc((size_t)d * sizeof(float)), *gm = malloc((size_t)d * sizeof(float)); // ∂loss/∂δ
-    float *adam = calloc((size_t)4 * d, sizeof(float)); // moments: attn m, v; mlp m, v
-    memset(delta_attn, 0, (size_t)d * sizeof(float));
-    memset(delta_mlp, 0, (size_t)d * sizeof(float));
-    memset(r, 0, sizeof *r);
-    r->nll_drop_pass = -1;
-    kbatch kb = {b.n_seq, b.len, (const int *const *)b.ids};
-    kpos bare = {0, p->ctx[0].lookup};
-    double a0n2 = 1, m0n2 = 1, nll_factor = o->nll_factor;
-    kl_term kl = {n * ny, o->kl_factor, ref_d};
-    bool failed;
-    float *resid = lower_blocks_resid(m, &kb, o->layer, &failed); // the blocks below L run once
-    int rc = failed ? -1 : 0;
-    for (int it = 0; it < o->steps && !rc; it++) {
-        khook hooks[4] = {{HOOK_CAPTURE, SITE_ATTN_OUT, o->layer, 1, &bare, a0, false},
-                          {HOOK_CAPTURE, SITE_MLP_OUT, o->layer, 1, &bare, m0, false},
-                          {HOOK_ADD, SITE_ATTN_OUT, o->layer, b.n_seq, b.lookups, delta_attn, true},
-                          {HOOK_ADD, SITE_MLP_OUT, o->layer, b.n_seq, b.lookups, delta_mlp, true}};
-        fwd_opts fo = {.hooks = it ? hooks + 2 : hooks, .n_hooks = it ? 2 : 4, .n_logit = b.rows,
-                       .logit_at = b.logit_at, .logits_host = logits, .bwd_from_layer = o->layer, .stop_layer = -1,
-                       .start_layer = o->layer, .start_resid = resid};
-        fwd_state *s = transformer_forward(m, &kb, &fo);
-        if (!s) {
-            rc = -1;
-            break;
-        }
-        if (it == 0) { // a₀, m₀ and p_init come from the first pass (δ = 0)
-            log_softmax_row(logits + (size_t)n * ny * V, V, lp);
-            for (int v = 0; v < V; v++) ref[v] = (float)lp[v];
-            m->be->to_device(ref_d, ref, (size_t)V * sizeof(float));
-            a0n2 = norm2(a0, d) * norm2(a0, d);
-            m0n2 = norm2(m0, d) * norm2(m0, d);
-        }
-        evaluate_pass(&b, n, ny, V, logits, ref, lp, &ev);
-        for (int q = 0; q < n * ny; q++) w_nll[q] = (float)(nll_factor / (n * ny));
-        transformer_loss(m, s, b.y, w_nll, &kl, NULL); // the gradient of nll_factor·NLL + kl·KL
-        double nll = 0, prob = 0;
-        for (int i = 0; i < n; i++) {
-            nll += ev.nll[i] / n;
-            prob += exp(-ev.nll[i]) / n;
-        }
-        double loss = nll_factor * nll + o->kl_factor * ev.kl +
-                      o->weight_decay * (norm2(delta_mlp, d) / m0n2 + norm2(delta_attn, d) / a0n2);
-        if (it == 0) r->prob_init = prob, r->loss_init = loss;
-        r->prob_final = prob;
-        r->loss_final = loss;
-        r->passes = it + 1;
-        bool stop = loss < o->stop_loss;
-        if (!stop && ev.all_argmax) {
-            if (r->nll_drop_pass < 0) r->nll_drop_pass = it;
-            nll_factor = PMET_NLL_DROP * o->nll_factor; // for the rest of this edit (§10.8)
-            stop = ev.kl <= PMET_KL_STOP;
-        }
-        if (stop || it == o->steps - 1) {
-            fwd_state_free(s);
-            break;
-        }
-        khook g[2] = {{HOOK_CAPTURE, SITE_ATTN_OUT, o->layer, b.n_seq, b.lookups, ga, true},
-                      {HOOK_CAPTURE, SITE_MLP_OUT, o->layer, b.n_seq, b.lookups, gm, true}};
-        bwd_opts bo = {.grads = g, .n_grads = 2, .wgrad_layer = -1};
-        rc = transformer_backward(m, s, &bo);
-        fwd_state_free(s);
-        if (rc) break;
-        decay_and_step(delta_attn, ga, adam, adam + d, d, o->weight_decay, a0n2, o->lr, it + 1);
-        decay_and_step(delta_mlp, gm, adam + 2 * d, adam + 3 * d, d, o->weight_decay, m0n2, o->lr, it + 1);
-        clamp_norm(delta_attn, d, o->clamp_norm_factor * sqrt(a0n2));
-        clamp_norm(delta_mlp, d, o->clamp_norm_factor * sqrt(m0n2));
-    }
-    batch_free(&b);
-    m->be->free(ref_d);
-    free(resid), free(ref), free(logits), free(w_nll), free(lp), free(ev.nll), free(ga), free(gm), free(adam);
+    int V = m->cfg.vocab, rows = p->n * p->ny + 1;
+    zs_loss_ctx c = {m, o, o->nll_factor, -1, calloc((size_t)rows, sizeof(float)),
+                     malloc((size_t)V * sizeof(double)), {.nll = malloc((size_t)p->n * sizeof(double))}};
+    z_loop_opts lo = {o->layer, o->steps, o->lr, o->weight_decay, o->kl_factor, o->clamp_norm_factor};
+    z_site sites[2] = {{SITE_ATTN_OUT, a0, delta_attn}, {SITE_MLP_OUT, m0, delta_mlp}};
+    z_loss loss = {zs_loss_eval, &c, true};
+    z_result zr;
+    int rc = z_optimise(m, p, &lo, sites, 2, &loss, &zr);
+    *r = (pmet_z_result){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
+                         .loss_final = zr.loss_final, .passes = zr.passes, .nll_drop_pass = c.nll_drop_pass};
+    free(c.w_nll), free(c.lp), free(c.ev.nll);
     return rc;
 }
 

@@ -24,7 +24,7 @@ void table_grid_init(table_grid *g, const char *const *labels, int n_labels, con
                      bool sd_columns, bool fgt) {
     *g = (table_grid){.n_labels = n_labels, .fmt = fmt, .ck = ck, .n_ck = n_ck, .sd_columns = sd_columns && fmt == TABLE_CSV,
                       .fgt = fgt};
-    g->cols = n_labels + scores_per_checkpoint(g) * n_ck + fgt;
+    g->cols = n_labels + scores_per_checkpoint(g) * n_ck + (fgt ? 1 + g->sd_columns : 0);
     int r = table_grid_add_row(g), c = 0;
     for (; c < n_labels; c++) table_grid_put(g, r, c, labels[c]);
     for (int j = 0; j < n_ck; j++)
@@ -39,7 +39,8 @@ void table_grid_init(table_grid *g, const char *const *labels, int n_labels, con
                 table_grid_put(g, r, c++, head);
             }
         }
-    if (fgt) table_grid_put(g, r, c, "Fgt");
+    if (fgt) table_grid_put(g, r, c++, "Fgt");
+    if (fgt && g->sd_columns) table_grid_put(g, r, c, "Fgt_sd");
 }
 
 void table_number(char *buf, size_t n, double v, bool sign) {

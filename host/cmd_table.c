@@ -1,19 +1,27 @@
-/* kedit table: the paper's Table 2 from results files (one row per run, columns per checkpoint). */
+/* kedit table: the paper's Table 2 from results files (one row per run, or per configuration run with
+ * several seeds; columns per checkpoint), or with --paper the paper's own numbers, alone or beside kedit's. */
 #include "cli.h"
 #include "commands.h"
 #include "run/table.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: kedit table FILE.h5... [--format text|md|csv] [--checkpoints N,N,...]\n\n"
+    fprintf(f, "usage: kedit table FILE.h5... [--format text|md|csv] [--checkpoints N,N,...]\n"
+               "       kedit table --paper [FILE.h5...] [--format text|md|csv] [--checkpoints N,N,...]\n\n"
                "  FILE.h5            results files of runs (kedit run), e.g. the files of a sweep\n"
+               "  --paper            the paper's Table 2; with files, beside kedit's rows of the same model and\n"
+               "                     method, with the difference kedit − paper per cell\n"
                "  --format F         text (aligned, default), md (Markdown) or csv\n"
-               "  --checkpoints L    the checkpoints to show, e.g. 100,500,1000 (default: all in the files)\n\n"
+               "  --checkpoints L    the checkpoints to show, e.g. 100,500,1000 (default: all in the files;\n"
+               "                     with --paper the paper's 100,500,1000)\n\n"
                "Each row is a run (model × method); for each checkpoint N: Eff, Par and Spe, the mean over edits\n"
-               "1 … N re-evaluated after edit N, and their average Avg, all ×100. '*' marks a run not complete.\n");
+               "1 … N re-evaluated after edit N, and their average Avg, all ×100. '*' marks a run not complete.\n"
+               "Runs of the same configuration but for the seed (method, model name and checksum, and the config\n"
+               "attribute without seed, output and name) make one row: mean ± sample standard deviation, and n.\n");
 }
 
 /* "100,500,1000" → malloc'd list */
@@ -36,10 +44,13 @@ int cmd_table(int argc, char **argv) {
     table_format fmt = TABLE_TEXT;
     long *ck = NULL;
     int n_files = 0, n_ck = 0;
+    bool paper = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--paper")) {
+            paper = true;
         } else if ((v = cli_value(&i, argc, argv, "--format"))) {
             if (table_format_parse(v, &fmt)) {
                 fprintf(stderr, "kedit table: --format '%s': use text, md or csv\n", v);
@@ -56,13 +67,14 @@ int cmd_table(int argc, char **argv) {
             files[n_files++] = argv[i];
         }
     }
-    if (n_files == 0) {
+    if (n_files == 0 && !paper) {
         fprintf(stderr, "kedit table: give at least one results file\n");
         usage(stderr);
         return 2;
     }
     char err[1024];
-    int rc = table_print(stdout, files, n_files, fmt, ck, n_ck, err, sizeof err);
+    int rc = paper ? table_print_paper(stdout, files, n_files, fmt, ck, n_ck, err, sizeof err)
+                   : table_print(stdout, files, n_files, fmt, ck, n_ck, err, sizeof err);
     if (rc) fprintf(stderr, "kedit table: %s\n", err);
     free(ck);
     free(files);

@@ -18,7 +18,7 @@ static const command commands[] = {
     {"stats", cmd_stats, "covariance statistics of W_out inputs over a corpus (cached, resumable)"},
     {"sweep", cmd_sweep, "expand a grid of run configurations into task files and a Slurm array script"},
     {"mqd", cmd_mqd, "build the Multi-Question Dataset (DG, MQ, T/F edit requests) from ATOMIC-2020"},
-    {"table", cmd_table, "print the paper's Table 2 (Eff/Par/Spe/Avg per checkpoint) from results files"},
+    {"table", cmd_table, "print the paper's Table 2 (Eff/Par/Spe/Avg per checkpoint) from results files, or the paper's own (--paper)"},
 };
 
 static void usage(FILE *f) {

@@ -33,7 +33,7 @@ struct fwd_state {
     int B, T, rows;
     int *len_d, *pos_d;        /* device: B lengths, rows positions */
     int *len_h;                /* host copy of the lengths */
-    int bwd_from, n_layer_run;
+    int start, bwd_from, n_layer_run; /* the first block run, the lowest kept, the blocks run up to */
     block_acts *acts;          /* n_layer entries; kept for layers ≥ bwd_from */
     float **resid;             /* n_layer + 1 residual streams (rows, d): embeddings, then block outputs */
     int n_logit;
@@ -258,14 +258,6 @@ static void embed(const model *m, const fwd_state *s, const int *ids_d, float *x
     }
 }
 
-/* the given residual rows (real tokens in batch order, host) into x (rows, d), padding rows zero */
-static void load_resid(const model *m, const fwd_state *s, const float *rows_host, float *x) {
-    const backend *be = m->be;
-    int d = m->cfg.d;
-    for (int b = 0, j = 0; b < s->B; j += s->len_h[b], b++)
-        be->to_device(x + (size_t)b * s->T * d, rows_host + (size_t)j * d, (size_t)s->len_h[b] * d * sizeof(float));
-}
-
 static int check_batch(const model *m, const kbatch *b) {
     if (b->n_seq <= 0) {
         fprintf(stderr, "kedit: empty batch\n");
@@ -338,10 +330,8 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
             ids_h[i * s->T + t] = b->ids[i][t];
             pos_h[i * s->T + t] = t;
         }
-    int *ids_d = upload_ints(be, ids_h, s->rows);
     s->pos_d = upload_ints(be, pos_h, s->rows);
     s->len_d = upload_ints(be, b->len, s->B);
-    free(ids_h);
     free(pos_h);
 
     s->n_layer_run = o->stop_layer >= 0 && o->stop_layer < c->n_layer ? o->stop_layer + 1 : c->n_layer;
@@ -349,18 +339,25 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
     s->acts = calloc((size_t)c->n_layer, sizeof(block_acts));
     s->resid = calloc((size_t)c->n_layer + 1, sizeof(float *));
     int l0 = o->start_layer > 0 && o->start_resid ? o->start_layer : 0;
-    if (l0 >= c->n_layer) {
+    if (l0 > c->n_layer) {
         fprintf(stderr, "kedit: start layer %d beyond the model's %d layers\n", l0, c->n_layer);
         l0 = -1;
     }
+    s->start = l0;
     s->resid[l0 > 0 ? l0 : 0] = dalloc(be, (size_t)s->rows * c->d);
-    if (l0 > 0) load_resid(m, s, o->start_resid, s->resid[l0]);
-    else if (l0 == 0) embed(m, s, ids_d, s->resid[0]);
-    dfree(be, ids_d);
+    int rc = l0 < 0;
+    if (l0 > 0) { // block l0 − 1's output as the earlier forward had it, then the hooks on it
+        be->copy(s->resid[l0], o->start_resid, (size_t)s->rows * c->d * sizeof(float));
+        rc = apply_hooks(m, s, o, l0 - 1, SITE_BLOCK_OUT, s->resid[l0]);
+    } else if (l0 == 0) {
+        int *ids_d = upload_ints(be, ids_h, s->rows);
+        embed(m, s, ids_d, s->resid[0]);
+        dfree(be, ids_d);
+    }
+    free(ids_h);
     if (s->bwd_from < l0) s->bwd_from = l0;
 
     block_acts scratch = {0};
-    int rc = l0 < 0;
     for (int l = l0; l < s->n_layer_run && !rc; l++) {
         bool keep = l >= s->bwd_from;
         block_acts *A = keep ? &s->acts[l] : &scratch;
@@ -382,6 +379,13 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
         return NULL;
     }
     return s;
+}
+
+float *fwd_state_take_resid(fwd_state *s, int layer) {
+    if (layer < 1 || layer != s->n_layer_run) return NULL;
+    float *r = s->resid[layer];
+    s->resid[layer] = NULL;
+    return r;
 }
 
 double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const kl_term *kl,
@@ -548,8 +552,12 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
         fprintf(stderr, "kedit: backward without a loss (call transformer_loss first)\n");
         return -1;
     }
-    int lowest = c->n_layer;
-    for (int i = 0; i < o->n_grads; i++) lowest = o->grads[i].layer < lowest ? o->grads[i].layer : lowest;
+    int lowest = c->n_layer; // the lowest block whose backward runs
+    for (int i = 0; i < o->n_grads; i++) {
+        const khook *g = &o->grads[i]; // the output of the block below the start is block start's input
+        int l = g->layer == s->start - 1 && g->site == SITE_BLOCK_OUT ? s->start : g->layer;
+        lowest = l < lowest ? l : lowest;
+    }
     if (o->dW && o->wgrad_layer >= 0 && o->wgrad_layer < lowest) lowest = o->wgrad_layer;
     if (lowest < s->bwd_from || s->n_layer_run < c->n_layer) {
         fprintf(stderr, "kedit: backward to layer %d needs a forward that kept layers ≥ %d (it kept ≥ %d)\n", lowest,
@@ -566,6 +574,7 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
     dfree(be, dfout);
     int rc = 0;
     for (int l = c->n_layer - 1; l >= lowest && !rc; l--) rc = block_bwd(m, s, o, l, dres);
+    if (!rc && s->start > 0 && lowest == s->start) rc = take_grads(m, s, o, s->start - 1, SITE_BLOCK_OUT, dres); // ∂L/∂(start input)
     dfree(be, dres);
     return rc;
 }

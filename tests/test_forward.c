@@ -275,7 +275,7 @@ static void backward_parity(const char *arch, kweight_type wt) {
  * output), δ1 added to that output on the start, gives the same logits as the whole forward with both δs
  * (bitwise: the same ops on the same inputs) and the reference gradient of δ1 both at block 1's output
  * and at block 2's input, which are one value. Starting at the final norm from the output of every block
- * gives the same logits too. */
+ * gives the same logits, and the same gradient at the last block's output, too. */
 static void start_layer_parity(const char *arch, kweight_type wt) {
     NEED_BACKEND(be);
     fixture f;
@@ -287,12 +287,18 @@ static void start_layer_parity(const char *arch, kweight_type wt) {
     loss_setup_make(&f, &L, ref);
     int nl = 2 * N_SEQ + 1;
     size_t bytes = (size_t)nl * c->vocab * sizeof(float);
-    float *full = malloc(bytes), *part = malloc(bytes), *g1 = calloc((size_t)2 * c->d, sizeof(float)), *g2 = g1 + c->d;
+    float *full = malloc(bytes), *part = malloc(bytes), *g1 = calloc((size_t)4 * c->d, sizeof(float)), *g2 = g1 + c->d;
+    float *g_top = g2 + c->d, *g_top_ref = g_top + c->d; // ∂L/∂δ1 at the last block's output: from the top, whole
+    khook top = {HOOK_CAPTURE, SITE_BLOCK_OUT, c->n_layer - 1, N_SEQ, L.delta_at, g_top_ref, true};
+    bwd_opts bo_top = {.grads = &top, .n_grads = 1, .wgrad_layer = -1};
     kbatch b = fixture_batch(&f);
     khook hooks[2] = {{HOOK_ADD, SITE_BLOCK_OUT, 0, N_SEQ, L.delta_at, d0, true},
                       {HOOK_ADD, SITE_BLOCK_OUT, 1, N_SEQ, L.delta_at, d1, true}};
-    fwd_opts o = {.hooks = hooks, .n_hooks = 2, .n_logit = nl, .logit_at = L.at, .logits_host = full, .bwd_from_layer = -1, .stop_layer = -1};
+    fwd_opts o = {.hooks = hooks, .n_hooks = 2, .n_logit = nl, .logit_at = L.at, .logits_host = full,
+                  .bwd_from_layer = c->n_layer - 1, .stop_layer = -1};
     fwd_state *s = transformer_forward(&f.m, &b, &o);
+    if (s) transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
+    CHECK(s && transformer_backward(&f.m, s, &bo_top) == 0, "the whole forward and backward failed");
     float *out_all = s ? fwd_state_take_resid(s, c->n_layer) : NULL; // every block's output, both δs in
     fwd_state_free(s);
     fwd_opts pre = {.hooks = hooks, .n_hooks = 1, .bwd_from_layer = -1, .stop_layer = 1};
@@ -318,8 +324,16 @@ static void start_layer_parity(const char *arch, kweight_type wt) {
     }
     fwd_opts o3 = {.n_logit = nl, .logit_at = L.at, .logits_host = part, .bwd_from_layer = -1, .stop_layer = -1,
                    .start_layer = c->n_layer, .start_resid = out_all};
-    fwd_state_free(s = transformer_forward(&f.m, &b, &o3));
+    s = transformer_forward(&f.m, &b, &o3);
     CHECK(s && memcmp(full, part, bytes) == 0, "logits differ when starting at the final norm");
+    if (s) {
+        transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
+        top.data = g_top;
+        CHECK(transformer_backward(&f.m, s, &bo_top) == 0, "backward from the final norm failed");
+        CHECK(memcmp(g_top, g_top_ref, (size_t)c->d * sizeof(float)) == 0,
+              "the gradient at the last block's output differs when starting at the final norm");
+    }
+    fwd_state_free(s);
     be->free(out_all);
     be->free(out1);
     free(full);

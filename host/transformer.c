@@ -598,7 +598,8 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
     int rc = 0;
     for (int l = c->n_layer - 1; l >= lowest && !rc; l--)
         rc = block_bwd(m, s, o, l, l == lowest ? last : SITE_RESID_IN, dres);
-    if (!rc && s->start > 0 && lowest == s->start) rc = take_grads(m, s, o, s->start - 1, SITE_BLOCK_OUT, dres); // ∂L/∂(start input)
+    if (!rc && s->start > 0 && lowest == s->start) // dres: ∂L/∂(block start's input)
+        rc = take_grads(m, s, o, s->start - 1, SITE_BLOCK_OUT, dres);
     dfree(be, dres);
     return rc;
 }

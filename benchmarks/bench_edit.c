@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_edit: %s\n", err);
         return 1;
     }
-    double total = 0;
+    double total = 0, t_z = 0, t_keys = 0, t_solve = 0;
     int passes = 0;
     for (int i = 0; i < N; i++) {
         cJSON *r = cJSON_GetArrayItem(reqs, i);
@@ -52,10 +52,13 @@ int main(int argc, char **argv) {
             return 1;
         }
         total += o.seconds;
+        t_z += o.t_z, t_keys += o.t_keys, t_solve += o.t_solve;
         passes += o.z_passes;
     }
-    printf("kedit edit: MEMIT on the fact-world model (layers %d-%d), %d edits: %.4f s/edit (%.1f z passes each)\n",
-           hp.layers[0], hp.layers[hp.n_layers - 1], N, total / N, (double)passes / N);
+    printf("kedit edit: MEMIT on the fact-world model (layers %d-%d), %d edits: %.4f s/edit (%.1f z passes each; "
+           "compute_z %.4f, keys %.4f, solve %.4f s)\n",
+           hp.layers[0], hp.layers[hp.n_layers - 1], N, total / N, (double)passes / N, t_z / N, t_keys / N,
+           t_solve / N);
     editor_free(e);
     tokenizer_free(tok);
     model_free(&m);

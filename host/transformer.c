@@ -33,7 +33,7 @@ struct fwd_state {
     int B, T, rows;
     int *len_d, *pos_d;        /* device: B lengths, rows positions */
     int *len_h;                /* host copy of the lengths */
-    int bwd_from, n_layer_run;
+    int start, bwd_from, n_layer_run; /* the first block run, the lowest kept, the blocks run up to */
     block_acts *acts;          /* n_layer entries; kept for layers ≥ bwd_from */
     float **resid;             /* n_layer + 1 residual streams (rows, d): embeddings, then block outputs */
     int n_logit;
@@ -258,14 +258,6 @@ static void embed(const model *m, const fwd_state *s, const int *ids_d, float *x
     }
 }
 
-/* the given residual rows (real tokens in batch order, host) into x (rows, d), padding rows zero */
-static void load_resid(const model *m, const fwd_state *s, const float *rows_host, float *x) {
-    const backend *be = m->be;
-    int d = m->cfg.d;
-    for (int b = 0, j = 0; b < s->B; j += s->len_h[b], b++)
-        be->to_device(x + (size_t)b * s->T * d, rows_host + (size_t)j * d, (size_t)s->len_h[b] * d * sizeof(float));
-}
-
 static int check_batch(const model *m, const kbatch *b) {
     if (b->n_seq <= 0) {
         fprintf(stderr, "kedit: empty batch\n");
@@ -338,10 +330,8 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
             ids_h[i * s->T + t] = b->ids[i][t];
             pos_h[i * s->T + t] = t;
         }
-    int *ids_d = upload_ints(be, ids_h, s->rows);
     s->pos_d = upload_ints(be, pos_h, s->rows);
     s->len_d = upload_ints(be, b->len, s->B);
-    free(ids_h);
     free(pos_h);
 
     s->n_layer_run = o->stop_layer >= 0 && o->stop_layer < c->n_layer ? o->stop_layer + 1 : c->n_layer;
@@ -349,18 +339,25 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
     s->acts = calloc((size_t)c->n_layer, sizeof(block_acts));
     s->resid = calloc((size_t)c->n_layer + 1, sizeof(float *));
     int l0 = o->start_layer > 0 && o->start_resid ? o->start_layer : 0;
-    if (l0 >= c->n_layer) {
+    if (l0 > c->n_layer) {
         fprintf(stderr, "kedit: start layer %d beyond the model's %d layers\n", l0, c->n_layer);
         l0 = -1;
     }
+    s->start = l0;
     s->resid[l0 > 0 ? l0 : 0] = dalloc(be, (size_t)s->rows * c->d);
-    if (l0 > 0) load_resid(m, s, o->start_resid, s->resid[l0]);
-    else if (l0 == 0) embed(m, s, ids_d, s->resid[0]);
-    dfree(be, ids_d);
+    int rc = l0 < 0;
+    if (l0 > 0) { // block l0 − 1's output as the earlier forward had it, then the hooks on it
+        be->copy(s->resid[l0], o->start_resid, (size_t)s->rows * c->d * sizeof(float));
+        rc = apply_hooks(m, s, o, l0 - 1, SITE_BLOCK_OUT, s->resid[l0]);
+    } else if (l0 == 0) {
+        int *ids_d = upload_ints(be, ids_h, s->rows);
+        embed(m, s, ids_d, s->resid[0]);
+        dfree(be, ids_d);
+    }
+    free(ids_h);
     if (s->bwd_from < l0) s->bwd_from = l0;
 
     block_acts scratch = {0};
-    int rc = l0 < 0;
     for (int l = l0; l < s->n_layer_run && !rc; l++) {
         bool keep = l >= s->bwd_from;
         block_acts *A = keep ? &s->acts[l] : &scratch;
@@ -382,6 +379,13 @@ fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *
         return NULL;
     }
     return s;
+}
+
+float *fwd_state_take_resid(fwd_state *s, int layer) {
+    if (layer < 1 || layer != s->n_layer_run) return NULL;
+    float *r = s->resid[layer];
+    s->resid[layer] = NULL;
+    return r;
 }
 
 double transformer_loss(const model *m, fwd_state *s, const int *y, const float *w_nll, const kl_term *kl,
@@ -478,9 +482,15 @@ static void linear_wgrad(const backend *be, const linear *L, const float *dy, co
     do {                                                                                                      \
         if (take_grads(m, s, o, l, site, buf)) goto fail;                                                     \
     } while (0)
+#define END_AT(site)                                                                                          \
+    do {                                                                                                      \
+        if (last == (site)) goto done;                                                                        \
+    } while (0)
 
-/* one block backward: dres holds ∂L/∂(block output) on entry and ∂L/∂(block input) on return */
-static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, float *dres) {
+/* one block backward: dres holds ∂L/∂(block output) on entry and ∂L/∂(block input) on return, unless it
+ * ends earlier, after the gradients at site `last` (and a weight gradient read there): the sites run in
+ * the reverse of their order, so what lies below `last` is work no request reads */
+static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, site_kind last, float *dres) {
     const backend *be = m->be;
     const model_config *c = &m->cfg;
     const layer_weights *W = &m->layers[l];
@@ -491,11 +501,14 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
     float *da = dalloc(be, R * c->d), *dmo = dalloc(be, R * c->d), *dao = dalloc(be, R * c->d);
     int rc = -1;
     GRADS(SITE_BLOCK_OUT, dres);
+    END_AT(SITE_BLOCK_OUT);
     be->copy(dmo, dres, R * c->d * sizeof(float)); // ∂L/∂mo = ∂L/∂out
     GRADS(SITE_MLP_OUT, dmo);
     if (o->dW && o->wgrad_layer == l && o->wgrad_which == 0) linear_wgrad(be, &W->mlp_out, dmo, A->key, s->rows, o->dW, o->db);
+    END_AT(SITE_MLP_OUT);
     linear_bwd_input(be, &W->mlp_out, dmo, dff, s->rows, false); // ∂L/∂k = ∂L/∂mo · W_out
     GRADS(SITE_MLP_KEY, dff);
+    END_AT(SITE_MLP_KEY);
     if (c->arch == ARCH_LLAMA) {
         dup = dalloc(be, R * c->d_ff);
         be->silu_mul_bwd(A->pre, A->up, dff, dff, dup, (int64_t)R * c->d_ff); // in place: dgate over dk
@@ -504,9 +517,11 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
     }
     GRADS(SITE_MLP_PRE, dff);
     if (o->dW && o->wgrad_layer == l && o->wgrad_which == 1) linear_wgrad(be, &W->mlp_in, dff, A->m, s->rows, o->dW, o->db);
+    END_AT(SITE_MLP_PRE);
     linear_bwd_input(be, &W->mlp_in, dff, dm, s->rows, false);
     if (dup) linear_bwd_input(be, &W->mlp_up, dup, dm, s->rows, true);
     GRADS(SITE_MLP_NORM, dm);
+    END_AT(SITE_MLP_NORM);
     if (!c->parallel_block) {
         dh = dalloc(be, R * c->d); // ∂L/∂h = ∂L/∂out + LN2ᵀ(∂L/∂m)
         norm_bwd(m, W->ln2_w, dm, A->h, A->mean2, A->rstd2, dh, s->rows);
@@ -514,8 +529,10 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
     }
     be->copy(dao, c->parallel_block ? dres : dh, R * c->d * sizeof(float)); // ∂L/∂ao
     GRADS(SITE_ATTN_OUT, dao);
+    END_AT(SITE_ATTN_OUT);
     linear_bwd_input(be, &W->o, dao, dctx, s->rows, false);
     GRADS(SITE_ATTN_CTX, dctx);
+    END_AT(SITE_ATTN_CTX);
     float scale = 1.0f / sqrtf((float)c->head_dim);
     be->attention_bwd(dctx, A->q, A->k, A->v, A->probs, dq, dk, dv, s->B, s->T, c->n_head, c->n_kv_head, c->head_dim,
                       s->len_d, scale);
@@ -528,18 +545,26 @@ static int block_bwd(const model *m, fwd_state *s, const bwd_opts *o, int l, flo
     linear_bwd_input(be, &W->v, dv, da, s->rows, true);
     if (c->parallel_block) be->axpy((int64_t)R * c->d, 1.0f, dm, da); // the MLP read LN1's output too
     GRADS(SITE_ATTN_NORM, da);
+    END_AT(SITE_ATTN_NORM);
     // ∂L/∂x = (sequential: ∂L/∂h; parallel: ∂L/∂out) + LN1ᵀ(∂L/∂a)
     if (!c->parallel_block) be->copy(dres, dh, R * c->d * sizeof(float));
     norm_bwd(m, W->ln1_w, da, A->x, A->mean1, A->rstd1, dm, s->rows);
     be->axpy((int64_t)R * c->d, 1.0f, dm, dres);
     GRADS(SITE_RESID_IN, dres);
+done:
     rc = 0;
 fail:;
     void *ps[] = {dm, dff, dup, dh, dctx, dq, dk, dv, da, dmo, dao};
     for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) dfree(be, ps[i]);
     return rc;
 }
+#undef END_AT
 #undef GRADS
+
+/* (*lowest, *last) ← the lower of itself and (layer, site), blocks first, then sites by their order */
+static void lowest_site(int layer, site_kind site, int *lowest, site_kind *last) {
+    if (layer < *lowest || (layer == *lowest && site < *last)) *lowest = layer, *last = site;
+}
 
 int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
     const backend *be = m->be;
@@ -548,9 +573,15 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
         fprintf(stderr, "kedit: backward without a loss (call transformer_loss first)\n");
         return -1;
     }
-    int lowest = c->n_layer;
-    for (int i = 0; i < o->n_grads; i++) lowest = o->grads[i].layer < lowest ? o->grads[i].layer : lowest;
-    if (o->dW && o->wgrad_layer >= 0 && o->wgrad_layer < lowest) lowest = o->wgrad_layer;
+    int lowest = c->n_layer;          // the lowest block whose backward runs,
+    site_kind last = SITE_BLOCK_OUT;  // and the lowest site asked of it
+    for (int i = 0; i < o->n_grads; i++) {
+        const khook *g = &o->grads[i]; // the output of the block below the start is block start's input
+        bool start_input = g->layer == s->start - 1 && g->site == SITE_BLOCK_OUT;
+        lowest_site(start_input ? s->start : g->layer, start_input ? SITE_RESID_IN : g->site, &lowest, &last);
+    }
+    if (o->dW && o->wgrad_layer >= 0) // read where ∂L/∂(W's output) is known
+        lowest_site(o->wgrad_layer, o->wgrad_which ? SITE_MLP_PRE : SITE_MLP_OUT, &lowest, &last);
     if (lowest < s->bwd_from || s->n_layer_run < c->n_layer) {
         fprintf(stderr, "kedit: backward to layer %d needs a forward that kept layers ≥ %d (it kept ≥ %d)\n", lowest,
                 lowest, s->bwd_from);
@@ -565,7 +596,10 @@ int transformer_backward(const model *m, fwd_state *s, const bwd_opts *o) {
     dfree(be, dfin);
     dfree(be, dfout);
     int rc = 0;
-    for (int l = c->n_layer - 1; l >= lowest && !rc; l--) rc = block_bwd(m, s, o, l, dres);
+    for (int l = c->n_layer - 1; l >= lowest && !rc; l--)
+        rc = block_bwd(m, s, o, l, l == lowest ? last : SITE_RESID_IN, dres);
+    if (!rc && s->start > 0 && lowest == s->start) // dres: ∂L/∂(block start's input)
+        rc = take_grads(m, s, o, s->start - 1, SITE_BLOCK_OUT, dres);
     dfree(be, dres);
     return rc;
 }

@@ -60,10 +60,11 @@ typedef struct fwd_opts {
     int bwd_from_layer;
     /* stop after block stop_layer (no logits); −1 runs the whole model */
     int stop_layer;
-    /* start at block start_layer (0: from the embeddings) with its input, the residual stream, given in
-     * start_resid (host, one row of d per real token in batch order, e.g. a SITE_RESID_IN capture of an
-     * earlier forward): the blocks below are not run. This is how an optimisation over a δ at block L
-     * runs the unchanged blocks below once rather than at every step. */
+    /* start at block start_layer (0: from the embeddings; n_layer: at the final norm) with its input, the
+     * residual stream, in start_resid: a device buffer of an earlier forward of the same batch
+     * (fwd_state_take_resid), copied, never changed. The blocks below are not run; hooks at
+     * (start_layer − 1, SITE_BLOCK_OUT) apply to the copy, and the backward gives the gradient there.
+     * This is how an optimisation over a δ at block L runs the unchanged blocks once, not every step. */
     int start_layer;
     const float *start_resid;
 } fwd_opts;
@@ -73,6 +74,12 @@ typedef struct fwd_state fwd_state; /* activations of one forward, owned by the 
 /* Runs the forward. Returns NULL with a message on stderr on bad input (positions out of range). */
 fwd_state *transformer_forward(const model *m, const kbatch *b, const fwd_opts *o);
 void fwd_state_free(fwd_state *s);
+
+/* The residual stream entering block `layer` ≥ 1 (block layer − 1's output) of a forward whose last block
+ * was layer − 1 (stop_layer = layer − 1, or a whole forward for layer n_layer), handed over as a device
+ * buffer in the batch's padded layout for fwd_opts.start_resid; free it with the backend's free. NULL
+ * for any other layer. */
+float *fwd_state_take_resid(fwd_state *s, int layer);
 
 /* A KL term of transformer_loss: weight·KL(p ‖ p_ref) on one logit row, p_ref given by its
  * log-probabilities (vocab floats) in device memory, uploaded once for all the passes that compare with

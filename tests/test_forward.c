@@ -271,9 +271,11 @@ static void backward_parity(const char *arch, kweight_type wt) {
     fixture_close(&f);
 }
 
-/* Starting at block 2 from its captured input gives the same logits (bitwise: the same ops on the same
- * inputs) and, at that input, the reference gradient of δ1 (δ1 is added to block 1's output, which is
- * block 2's input). */
+/* Starting at block 2 from block 1's output of a forward that stopped there (with δ0 added at block 0's
+ * output), δ1 added to that output on the start, gives the same logits as the whole forward with both δs
+ * (bitwise: the same ops on the same inputs) and the reference gradient of δ1 both at block 1's output
+ * and at block 2's input, which are one value. Starting at the final norm from the output of every block
+ * gives the same logits, and the same gradient at the last block's output, too. */
 static void start_layer_parity(const char *arch, kweight_type wt) {
     NEED_BACKEND(be);
     fixture f;
@@ -283,34 +285,60 @@ static void start_layer_parity(const char *arch, kweight_type wt) {
     if (!d0 || !d1 || !ref) return;
     loss_setup L;
     loss_setup_make(&f, &L, ref);
-    int n, nl = 2 * N_SEQ + 1;
-    kpos *at = all_positions(&f, &n);
-    float *resid = malloc((size_t)n * c->d * sizeof(float)), *full = malloc((size_t)nl * c->vocab * sizeof(float));
-    float *part = malloc((size_t)nl * c->vocab * sizeof(float)), *g1 = calloc((size_t)c->d, sizeof(float));
+    int nl = 2 * N_SEQ + 1;
+    size_t bytes = (size_t)nl * c->vocab * sizeof(float);
+    float *full = malloc(bytes), *part = malloc(bytes), *g1 = calloc((size_t)4 * c->d, sizeof(float)), *g2 = g1 + c->d;
+    float *g_top = g2 + c->d, *g_top_ref = g_top + c->d; // ∂L/∂δ1 at the last block's output: from the top, whole
+    khook top = {HOOK_CAPTURE, SITE_BLOCK_OUT, c->n_layer - 1, N_SEQ, L.delta_at, g_top_ref, true};
+    bwd_opts bo_top = {.grads = &top, .n_grads = 1, .wgrad_layer = -1};
     kbatch b = fixture_batch(&f);
-    khook hooks[3] = {{HOOK_ADD, SITE_BLOCK_OUT, 0, N_SEQ, L.delta_at, d0, true},
-                      {HOOK_ADD, SITE_BLOCK_OUT, 1, N_SEQ, L.delta_at, d1, true},
-                      {HOOK_CAPTURE, SITE_RESID_IN, 2, n, at, resid, false}};
-    fwd_opts o = {.hooks = hooks, .n_hooks = 3, .n_logit = nl, .logit_at = L.at, .logits_host = full, .bwd_from_layer = -1, .stop_layer = -1};
-    fwd_state_free(transformer_forward(&f.m, &b, &o));
-    fwd_opts o2 = {.n_logit = nl, .logit_at = L.at, .logits_host = part, .bwd_from_layer = 2, .stop_layer = -1,
-                   .start_layer = 2, .start_resid = resid};
-    fwd_state *s = transformer_forward(&f.m, &b, &o2);
+    khook hooks[2] = {{HOOK_ADD, SITE_BLOCK_OUT, 0, N_SEQ, L.delta_at, d0, true},
+                      {HOOK_ADD, SITE_BLOCK_OUT, 1, N_SEQ, L.delta_at, d1, true}};
+    fwd_opts o = {.hooks = hooks, .n_hooks = 2, .n_logit = nl, .logit_at = L.at, .logits_host = full,
+                  .bwd_from_layer = c->n_layer - 1, .stop_layer = -1};
+    fwd_state *s = transformer_forward(&f.m, &b, &o);
+    if (s) transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
+    CHECK(s && transformer_backward(&f.m, s, &bo_top) == 0, "the whole forward and backward failed");
+    float *out_all = s ? fwd_state_take_resid(s, c->n_layer) : NULL; // every block's output, both δs in
+    fwd_state_free(s);
+    fwd_opts pre = {.hooks = hooks, .n_hooks = 1, .bwd_from_layer = -1, .stop_layer = 1};
+    s = transformer_forward(&f.m, &b, &pre);
+    float *out1 = s ? fwd_state_take_resid(s, 2) : NULL; // block 1's output, δ0 in
+    CHECK(out_all && out1 && !fwd_state_take_resid(s, 1), "the residual handed over at the wrong layer");
+    if (!out_all || !out1) return;
+    fwd_state_free(s);
+    fwd_opts o2 = {.hooks = hooks + 1, .n_hooks = 1, .n_logit = nl, .logit_at = L.at, .logits_host = part,
+                   .bwd_from_layer = 2, .stop_layer = -1, .start_layer = 2, .start_resid = out1};
+    s = transformer_forward(&f.m, &b, &o2);
     CHECK(s != NULL, "forward from layer 2 failed");
     if (s) {
-        CHECK(memcmp(full, part, (size_t)nl * c->vocab * sizeof(float)) == 0, "logits differ when starting at block 2");
+        CHECK(memcmp(full, part, bytes) == 0, "logits differ when starting at block 2");
         transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
-        khook g = {HOOK_ADD, SITE_RESID_IN, 2, N_SEQ, L.delta_at, g1, true};
-        bwd_opts bo = {.grads = &g, .n_grads = 1, .wgrad_layer = -1};
+        khook g[2] = {{HOOK_CAPTURE, SITE_BLOCK_OUT, 1, N_SEQ, L.delta_at, g1, true},
+                      {HOOK_CAPTURE, SITE_RESID_IN, 2, N_SEQ, L.delta_at, g2, true}};
+        bwd_opts bo = {.grads = g, .n_grads = 2, .wgrad_layer = -1};
         CHECK(transformer_backward(&f.m, s, &bo) == 0, "backward failed");
         check_grad(&f, "grad_delta_l1", g1, c->d);
+        check_grad(&f, "grad_delta_l1", g2, c->d);
         fwd_state_free(s);
     }
-    free(resid);
+    fwd_opts o3 = {.n_logit = nl, .logit_at = L.at, .logits_host = part, .bwd_from_layer = -1, .stop_layer = -1,
+                   .start_layer = c->n_layer, .start_resid = out_all};
+    s = transformer_forward(&f.m, &b, &o3);
+    CHECK(s && memcmp(full, part, bytes) == 0, "logits differ when starting at the final norm");
+    if (s) {
+        transformer_loss(&f.m, s, L.y, L.w_nll, &L.kl, NULL);
+        top.data = g_top;
+        CHECK(transformer_backward(&f.m, s, &bo_top) == 0, "backward from the final norm failed");
+        CHECK(memcmp(g_top, g_top_ref, (size_t)c->d * sizeof(float)) == 0,
+              "the gradient at the last block's output differs when starting at the final norm");
+    }
+    fwd_state_free(s);
+    be->free(out_all);
+    be->free(out1);
     free(full);
     free(part);
     free(g1);
-    free(at);
     f.m.be->free(L.ref_logp);
     free(d0);
     free(d1);

@@ -4,12 +4,12 @@
  * (adam.h: β 0.9/0.999, ε 1e-8, no Adam weight decay) on
  *   mean_i [−Σ_t log p(y_t | rewriting prompt i)]/|y|  +  kl_factor·KL(p_cur ‖ p_init)(KL prompt)
  *   + weight_decay·‖δ‖/‖z₀‖²,
- * with z₀ the site's value at the bare prompt's lookup index (first pass) and p_init the KL prompt's
+ * with z₀ the site's value at the bare prompt's lookup index (δ = 0) and p_init the KL prompt's
  * next-token distribution on the first pass. A step that brings the loss under stop_loss ends it; the
  * last iteration does not step; after each step ‖δ‖ is clamped to clamp_norm_factor·‖z₀‖. z = z₀ + δ.
- * The rewriting prompts are right-padded in one batch (each sequence computed as if unpadded); the blocks
- * below L, which δ does not reach, run once and every pass starts at block L from their output (the loop,
- * shared with PMET: z_optimise.h). */
+ * The rewriting prompts are right-padded in one batch (each sequence computed as if unpadded); blocks
+ * 0…L, which δ does not change, run once, and every pass runs blocks L+1… from their output plus δ (the
+ * loop, shared with PMET: z_optimise.h). */
 #ifndef KEDIT_COMPUTE_Z_H
 #define KEDIT_COMPUTE_Z_H
 

@@ -184,7 +184,7 @@ int ft_edit(ft_state *s, const ft_request *r, int n, ft_result *res, char *err, 
     for (int i = 0; i < n && !rc; i++) {
         kbatch b = {1, &r[i].n_prompt, &r[i].prompt};
         bool failed;
-        resid[i] = lower_blocks_resid(s->m, &b, s->h.layer, &failed);
+        resid[i] = lower_blocks_resid(s->m, &b, s->h.layer, NULL, 0, &failed);
         if (failed) {
             snprintf(err, errlen, "FT: the forward pass on request %d failed (see the message above)", i);
             rc = -1;
@@ -219,7 +219,8 @@ int ft_edit(ft_state *s, const ft_request *r, int n, ft_result *res, char *err, 
         if (mean < s->h.stop_loss) break;
     }
     res->steps = t;
-    for (int i = 0; i < n; i++) free(resid[i]);
+    for (int i = 0; i < n; i++)
+        if (resid[i]) be->free(resid[i]);
     free(resid);
     return rc;
 }

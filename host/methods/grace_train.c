@@ -89,7 +89,7 @@ int grace_edit(grace_state *g, const int *prompt, int n_prompt, const int *targe
     const int *ids = x;
     kbatch b = {1, &len, &ids};
     bool failed;
-    float *resid = lower_blocks_resid(g->m, &b, g->h.layer, &failed);
+    float *resid = lower_blocks_resid(g->m, &b, g->h.layer, NULL, 0, &failed);
     float *q = malloc((size_t)g->dk * sizeof(float));
     kpos key_at = {0, n_prompt - 1};
     int rc = failed || capture_query(g, &b, &key_at, 1, resid, q) ? -1 : 0;
@@ -104,7 +104,7 @@ int grace_edit(grace_state *g, const int *prompt, int n_prompt, const int *targe
         }
     }
     free(q);
-    free(resid);
+    if (resid) g->m->be->free(resid);
     free(x);
     return rc;
 }

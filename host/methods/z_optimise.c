@@ -83,24 +83,32 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
     double *norms = malloc((size_t)2 * n_sites * sizeof(double)), *dn = norms, *x0n2 = norms + n_sites;
     khook *hooks = malloc((size_t)3 * n_sites * sizeof(khook)), *grads = hooks + 2 * n_sites;
     kpos bare = {0, p->ctx[0].lookup};
+    // a δ on W_out's output or on the block output reaches block L's output unchanged (out = h + mo): when
+    // all do, block L too is the same every pass, and adding them to its output is the same sum
+    bool at_out = true;
+    for (int k = 0; k < n_sites; k++) at_out &= sites[k].site == SITE_MLP_OUT || sites[k].site == SITE_BLOCK_OUT;
+    int start = o->layer + at_out; // the first block that runs every pass
     for (int k = 0, off = 0; k < n_sites; off += 3 * d[k++]) {
         const z_site *z = &sites[k];
+        site_kind add_at = at_out ? SITE_BLOCK_OUT : z->site;
         memset(z->delta, 0, (size_t)d[k] * sizeof(float));
         x0n2[k] = 1;
-        hooks[k] = (khook){HOOK_CAPTURE, z->site, o->layer, 1, &bare, z->x0, false}; // first pass only
-        hooks[n_sites + k] = (khook){HOOK_ADD, z->site, o->layer, b.n_seq, b.lookups, z->delta, true};
-        grads[k] = (khook){HOOK_CAPTURE, z->site, o->layer, b.n_seq, b.lookups, work + off, true};
+        hooks[k] = (khook){HOOK_CAPTURE, z->site, o->layer, 1, &bare, z->x0, false}; // δ = 0: once
+        hooks[n_sites + k] = (khook){HOOK_ADD, add_at, o->layer, b.n_seq, b.lookups, z->delta, true};
+        grads[k] = (khook){HOOK_CAPTURE, add_at, o->layer, b.n_seq, b.lookups, work + off, true};
     }
     memset(r, 0, sizeof *r);
     kbatch kb = {b.n_seq, b.len, (const int *const *)b.ids};
     bool failed;
-    float *resid = lower_blocks_resid(m, &kb, o->layer, &failed); // blocks < L do not change: run them once
+    // blocks < start do not change: run them once, capturing x₀ there when block L is one of them
+    float *resid = lower_blocks_resid(m, &kb, start, hooks, at_out ? n_sites : 0, &failed);
     int rc = failed ? -1 : 0;
     for (int it = 0; it < o->steps && !rc; it++) {
-        fwd_opts fo = {.hooks = it ? hooks + n_sites : hooks, .n_hooks = it ? n_sites : 2 * n_sites,
+        bool x0_now = it == 0 && !at_out;
+        fwd_opts fo = {.hooks = x0_now ? hooks : hooks + n_sites, .n_hooks = x0_now ? 2 * n_sites : n_sites,
                        .n_logit = b.rows, .logit_at = b.logit_at,
-                       .logits_host = it && !loss->host_logits ? NULL : logits, .bwd_from_layer = o->layer,
-                       .stop_layer = -1, .start_layer = o->layer, .start_resid = resid};
+                       .logits_host = it && !loss->host_logits ? NULL : logits, .bwd_from_layer = start,
+                       .stop_layer = -1, .start_layer = start, .start_resid = resid};
         fwd_state *s = transformer_forward(m, &kb, &fo);
         if (!s) {
             rc = -1;
@@ -138,6 +146,7 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
     }
     batch_free(&b);
     be->free(ref_d);
-    free(d), free(resid), free(logits), free(lp), free(ref), free(work), free(norms), free(hooks);
+    if (resid) be->free(resid);
+    free(d), free(logits), free(lp), free(ref), free(work), free(norms), free(hooks);
     return rc;
 }

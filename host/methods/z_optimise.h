@@ -1,11 +1,13 @@
 /* The optimisation of target vectors that compute_z (one δ) and PMET (δ_attn and δ_mlp) share, editing-spec
  * §10.10–10.12 and §10.8; private to those two. Each δ_s is added at (site_s, block L) at the lookup index
- * of every rewriting prompt and of the KL prompt, all in one right-padded batch (z_batch). The first pass
- * (δ = 0) captures each x₀_s, the site's value at the bare prompt's lookup index, and p_init, the KL
- * prompt's next-token distribution. Every pass the method's loss (z_loss) sets the gradient and says
- * whether to stop; the last pass does not step. Otherwise, per δ_s: ∂ wd·‖δ_s‖/‖x₀_s‖² is added to its
- * gradient, one Adam step (adam.h) is taken and ‖δ_s‖ is clamped to clamp_norm_factor·‖x₀_s‖. The blocks
- * below L, which no δ reaches, run once and every pass starts at block L from their output. */
+ * of every rewriting prompt and of the KL prompt, all in one right-padded batch (z_batch). With δ = 0,
+ * each x₀_s, the site's value at the bare prompt's lookup index, is captured, and the first pass gives
+ * p_init, the KL prompt's next-token distribution. Every pass the method's loss (z_loss) sets the gradient
+ * and says whether to stop; the last pass does not step. Otherwise, per δ_s: ∂ wd·‖δ_s‖/‖x₀_s‖² is added
+ * to its gradient, one Adam step (adam.h) is taken and ‖δ_s‖ is clamped to clamp_norm_factor·‖x₀_s‖.
+ * The blocks that no δ changes run once: those below L, and block L itself when every δ sits on its
+ * output (W_out's or the block's: compute_z), where each pass then starts at block L+1 from block L's
+ * output plus the δs; PMET's δ_attn feeds block L's MLP, so its passes start at block L. */
 #ifndef KEDIT_Z_OPTIMISE_H
 #define KEDIT_Z_OPTIMISE_H
 

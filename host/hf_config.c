@@ -2,7 +2,7 @@
  * other fields default as in transformers' GPT2Config, GPTJConfig and LlamaConfig. */
 #include "hf_config.h"
 
-#include "checkpoint.h"
+#include "json_file.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -171,7 +171,7 @@ static int read_llama(const cfg_json *j, model_config *c) {
 
 int hf_config_read(const char *path, model_config *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
-    cJSON *root = ckpt_json_read(path, err, errlen);
+    cJSON *root = json_file_read(path, err, errlen);
     if (!root) return 1;
     cfg_json j = {.path = path, .root = root, .err = err, .errlen = errlen};
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");

@@ -3,8 +3,11 @@
  * each checked against its expected shape, converted to float32 alone and uploaded in math orientation
  * (out, in). GPT-2's Conv1D weights are stored (in, out) and are transposed; its fused c_attn is split
  * into q, k and v. */
-#include "checkpoint.h"
+#include "hf_weights.h"
+
 #include "hf_config.h"
+#include "load_checks.h"
+#include "path_join.h"
 #include "safetensors.h"
 
 #include <inttypes.h>
@@ -70,7 +73,7 @@ static float *scratch(loader *x, float **buf, size_t *cap, size_t n) {
 static float *convert(loader *x, const st_tensor *t) {
     float *dst = scratch(x, &x->buf, &x->cap, (size_t)t->numel);
     return dst && st_read_f32(t, dst, x->err, x->errlen) == 0 &&
-                   ckpt_check_finite(dst, (size_t)t->numel, t->file, t->name, x->err, x->errlen) == 0
+                   load_check_finite(dst, (size_t)t->numel, t->file, t->name, x->err, x->errlen) == 0
                ? dst
                : NULL;
 }
@@ -80,7 +83,7 @@ static int load(loader *x, float **dst, const char *stem, const char *suffix, in
     const st_tensor *t = find(x, stem, suffix, d0, d1);
     float *host = t ? convert(x, t) : NULL;
     if (!host) return 1;
-    *dst = ckpt_upload(x->be, host, (size_t)t->numel);
+    *dst = weights_upload(x->be, host, (size_t)t->numel);
     return 0;
 }
 
@@ -95,7 +98,7 @@ static int lin(loader *x, linear *l, const char *stem, bool has_bias, int out, i
     l->in = in;
     const st_tensor *t = find(x, stem, ".weight", out, in);
     const float *W = t ? convert(x, t) : NULL;
-    return !W || ckpt_upload_linear(x->be, l, W, x->linears, x->err, x->errlen) ||
+    return !W || linear_upload(x->be, l, W, x->linears, x->err, x->errlen) ||
            (has_bias && load(x, &l->b, stem, ".bias", out, 0));
 }
 
@@ -122,12 +125,12 @@ static int conv1d(loader *x, linear *const *parts, int n, const char *stem, int 
         transpose_cols(W, n * out, p * out, Wt, out, in);
         parts[p]->out = out;
         parts[p]->in = in;
-        if (ckpt_upload_linear(x->be, parts[p], Wt, x->linears, x->err, x->errlen)) return 1;
+        if (linear_upload(x->be, parts[p], Wt, x->linears, x->err, x->errlen)) return 1;
     }
     const st_tensor *tb = find(x, stem, ".bias", (int64_t)n * out, 0);
     const float *b = tb ? convert(x, tb) : NULL;        /* (n·out) */
     if (!b) return 1;
-    for (int p = 0; p < n; p++) parts[p]->b = ckpt_upload(x->be, b + (size_t)p * out, (size_t)out);
+    for (int p = 0; p < n; p++) parts[p]->b = weights_upload(x->be, b + (size_t)p * out, (size_t)out);
     return 0;
 }
 
@@ -191,14 +194,14 @@ static int load_llama(loader *x, model *m) {
 }
 
 int hf_model_load(const char *dir, const backend *be, model *m, char *err, size_t errlen) {
-    char *config = ckpt_join_path(dir, "config.json");
+    char *config = path_join(dir, "config.json");
     if (!config) {
         snprintf(err, errlen, "%s: out of memory", dir);
         return 1;
     }
     int rc = hf_config_read(config, &m->cfg, err, errlen);
     free(config);
-    if (rc || ckpt_check_memory(&m->cfg, be, m->weights, dir, err, errlen)) return 1;
+    if (rc || load_check_memory(&m->cfg, be, m->weights, dir, err, errlen)) return 1;
     st_set st;
     if (st_open_dir(dir, &st, err, errlen)) return 1;
     loader x = {.st = &st, .be = be, .dir = dir, .layer = -1, .linears = m->weights, .err = err, .errlen = errlen};

@@ -5,7 +5,10 @@
  * rotary angles) and, when not shared, wcls. Matrices are stored (out, in) already. llama2.c's w1 is
  * the gate, w3 the up projection and w2 the down projection; its rotary embedding rotates interleaved
  * pairs (2i, 2i+1) over the whole head with theta 10000. */
-#include "checkpoint.h"
+#include "llama2c.h"
+
+#include "fnv.h"
+#include "load_checks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +41,7 @@ static const float *take(cursor *c, double n, const char *name) {
     }
     const float *p = (const float *)(const void *)c->at;
     c->at += 4 * (size_t)n;
-    return ckpt_check_finite(p, (size_t)n, c->path, name, c->err, c->errlen) ? NULL : p;
+    return load_check_finite(p, (size_t)n, c->path, name, c->err, c->errlen) ? NULL : p;
 }
 
 /* the header's configuration, validated */
@@ -96,8 +99,8 @@ static int load_weights(cursor *cur, const backend *be, model *m) {
     int rc = 0;
     for (int l = 0; l < c->n_layer && !rc; l++) { /* layer l's part of each all-layer tensor */
         layer_weights *lw = &m->layers[l];
-        lw->ln1_w = ckpt_upload(be, rms_att + l * D, D);
-        lw->ln2_w = ckpt_upload(be, rms_ffn + l * D, D);
+        lw->ln1_w = weights_upload(be, rms_att + l * D, D);
+        lw->ln2_w = weights_upload(be, rms_ffn + l * D, D);
         struct {
             linear *dst;
             const float *src;
@@ -108,14 +111,14 @@ static int load_weights(cursor *cur, const backend *be, model *m) {
                    {&lw->mlp_out, w2 + l * D * H, c->d, c->d_ff}};
         for (size_t i = 0; i < sizeof lin / sizeof *lin && !rc; i++) {
             *lin[i].dst = (linear){.out = lin[i].out, .in = lin[i].in};
-            rc = ckpt_upload_linear(be, lin[i].dst, lin[i].src, m->weights, cur->err, cur->errlen);
+            rc = linear_upload(be, lin[i].dst, lin[i].src, m->weights, cur->err, cur->errlen);
         }
     }
     if (rc) return 1;
-    m->wte = ckpt_upload(be, emb, (size_t)c->vocab * D);
-    m->lnf_w = ckpt_upload(be, rms_final, D);
+    m->wte = weights_upload(be, emb, (size_t)c->vocab * D);
+    m->lnf_w = weights_upload(be, rms_final, D);
     m->head = (linear){.w = c->tied_head ? m->wte : NULL, .out = c->vocab, .in = c->d};
-    return c->tied_head ? 0 : ckpt_upload_linear(be, &m->head, wcls, m->weights, cur->err, cur->errlen);
+    return c->tied_head ? 0 : linear_upload(be, &m->head, wcls, m->weights, cur->err, cur->errlen);
 }
 
 int llama2c_model_load(const char *path, const backend *be, model *m, char *err, size_t errlen) {
@@ -140,7 +143,7 @@ int llama2c_model_load(const char *path, const backend *be, model *m, char *err,
     }
     int32_t header[7];
     memcpy(header, map, sizeof header);
-    int rc = read_header(header, &m->cfg, path, err, errlen) || ckpt_check_memory(&m->cfg, be, m->weights, path, err, errlen);
+    int rc = read_header(header, &m->cfg, path, err, errlen) || load_check_memory(&m->cfg, be, m->weights, path, err, errlen);
     if (!rc && !(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
         snprintf(err, errlen, "%s: out of memory", path);
         rc = 1;
@@ -151,7 +154,7 @@ int llama2c_model_load(const char *path, const backend *be, model *m, char *err,
                   .err = err,
                   .errlen = errlen};
     if (!rc) rc = load_weights(&cur, be, m);
-    if (!rc) snprintf(m->checksum, sizeof m->checksum, "%016" PRIx64, ckpt_fnv1a64(CKPT_FNV_OFFSET, map, size));
+    if (!rc) snprintf(m->checksum, sizeof m->checksum, "%016" PRIx64, fnv1a64(FNV1A64_OFFSET, map, size));
     munmap(map, size);
     return rc;
 }

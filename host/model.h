@@ -74,6 +74,11 @@ void model_free(model *m);
 int weight_type_parse(const char *name, kweight_type *t);
 const char *weight_type_name(kweight_type t);
 
+/* a device copy of n host floats (be->alloc + be->to_device) */
+float *weights_upload(const backend *be, const float *host, size_t n);
+/* l->w (float32) or l->w_bf16 (rounded to nearest even) ← the out·in host floats of a linear layer whose
+ * out and in are set; non-zero with a message in err when host memory runs out */
+int linear_upload(const backend *be, linear *l, const float *host, kweight_type wt, char *err, size_t errlen);
 /* l's weights as out·in host floats (bf16 widened exactly) */
 void linear_weight_to_host(const backend *be, const linear *l, float *dst);
 /* stores l's weights as float32 from now on (bf16 widened exactly; no-op when already float32): what an

@@ -3,8 +3,9 @@
  * folder written beside its destination and renamed into place. */
 #include "model_save.h"
 
-#include "checkpoint.h"
 #include "hf_config.h"
+#include "json_file.h"
+#include "path_join.h"
 #include "safetensors_write.h"
 #include "save_dir.h"
 
@@ -286,7 +287,7 @@ static const char *shape_mismatch(const model_config *a, const model_config *b) 
 
 /* the source folder's config.json, checked to describe m, with torch_dtype "float32" */
 static cJSON *copied_config(const model *m, const char *src_dir, char *err, size_t errlen) {
-    char *path = ckpt_join_path(src_dir, "config.json");
+    char *path = path_join(src_dir, "config.json");
     if (!path) {
         snprintf(err, errlen, "%s: out of memory", src_dir);
         return NULL;
@@ -295,7 +296,7 @@ static cJSON *copied_config(const model *m, const char *src_dir, char *err, size
     cJSON *j = NULL;
     const char *diff = NULL;
     if (hf_config_read(path, &c, err, errlen) == 0 && !(diff = shape_mismatch(&c, &m->cfg)) &&
-        (j = ckpt_json_read(path, err, errlen))) {
+        (j = json_file_read(path, err, errlen))) {
         cJSON_DeleteItemFromObjectCaseSensitive(j, "torch_dtype");
         cJSON_AddStringToObject(j, "torch_dtype", "float32");
     }
@@ -347,7 +348,7 @@ static int copy_tokenizer(const char *from, const char *dir, char *err, size_t e
         return save_dir_copy(from, dir, json ? "tokenizer.json" : "tokenizer.bin", err, errlen);
     }
     for (size_t i = 0; i < sizeof tokenizer_files / sizeof *tokenizer_files; i++) {
-        char *path = ckpt_join_path(from, tokenizer_files[i]);
+        char *path = path_join(from, tokenizer_files[i]);
         struct stat st;
         int rc = !path || (stat(path, &st) == 0 && save_dir_copy(path, dir, tokenizer_files[i], err, errlen));
         if (!path) snprintf(err, errlen, "%s: out of memory", from);
@@ -374,7 +375,7 @@ static int write_contents(const model *m, const char *src, const char *tokenizer
         p.layer_fmt = "h.%d.";
         rc = m->cfg.arch == ARCH_GPT2 ? plan_gpt2(&p) : plan_gptj(&p);
     }
-    char *path = ckpt_join_path(dir, "model.safetensors");
+    char *path = path_join(dir, "model.safetensors");
     if (rc || !path)
         snprintf(err, errlen, "%s: out of memory listing the tensors", dir);
     else

@@ -3,7 +3,9 @@
 #include "safetensors.h"
 
 #include "bf16.h"
-#include "checkpoint.h"
+#include "fnv.h"
+#include "json_file.h"
+#include "path_join.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -250,7 +252,7 @@ static bool file_is_open(const st_set *s, const char *path) {
 
 /* opens every shard the index's weight_map names, then checks that each tensor is where it says */
 static int open_index(const char *dir, const char *index_path, st_set *s, char *err, size_t errlen) {
-    cJSON *root = ckpt_json_read(index_path, err, errlen);
+    cJSON *root = json_file_read(index_path, err, errlen);
     if (!root) return 1;
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map"), *e;
     int rc = 0, cap = 0;
@@ -265,7 +267,7 @@ static int open_index(const char *dir, const char *index_path, st_set *s, char *
             rc = 1;
             break;
         }
-        char *path = ckpt_join_path(dir, e->valuestring);
+        char *path = path_join(dir, e->valuestring);
         if (!path) {
             snprintf(err, errlen, "%s: out of memory", index_path);
             rc = 1;
@@ -289,7 +291,7 @@ static int open_index(const char *dir, const char *index_path, st_set *s, char *
 
 int st_open_dir(const char *dir, st_set *s, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
-    char *index = ckpt_join_path(dir, "model.safetensors.index.json"), *single = ckpt_join_path(dir, "model.safetensors");
+    char *index = path_join(dir, "model.safetensors.index.json"), *single = path_join(dir, "model.safetensors");
     int rc = 0, cap = 0;
     if (!index || !single) {
         snprintf(err, errlen, "%s: out of memory", dir);
@@ -384,13 +386,13 @@ int st_read_f32(const st_tensor *t, float *dst, char *err, size_t errlen) {
 }
 
 uint64_t st_checksum(const st_set *s) {
-    uint64_t h = CKPT_FNV_OFFSET;
+    uint64_t h = FNV1A64_OFFSET;
 #pragma omp parallel for ordered schedule(dynamic, 1)
     for (int i = 0; i < s->n_tensors; i++) {
         const st_tensor *t = &s->tensors[i];
-        uint64_t th = ckpt_fnv1a64(ckpt_fnv1a64(CKPT_FNV_OFFSET, t->name, strlen(t->name)), t->data, t->nbytes);
+        uint64_t th = fnv1a64(fnv1a64(FNV1A64_OFFSET, t->name, strlen(t->name)), t->data, t->nbytes);
 #pragma omp ordered
-        h = ckpt_fnv1a64(h, &th, sizeof th);
+        h = fnv1a64(h, &th, sizeof th);
     }
     return h;
 }

@@ -1,7 +1,7 @@
 /* Folder staging and renaming (see save_dir.h). */
 #include "save_dir.h"
 
-#include "checkpoint.h"
+#include "path_join.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,7 +38,7 @@ static int remove_flat(const char *path, char *err, size_t errlen) {
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *file = ckpt_join_path(path, e->d_name);
+        char *file = path_join(path, e->d_name);
         if (!file || unlink(file) != 0) {
             snprintf(err, errlen, "%s: cannot remove %s (%s)", path, e->d_name,
                      file ? strerror(errno) : "out of memory");
@@ -84,7 +84,7 @@ int save_dir_begin(save_dir *s, const char *dir, const char *marker, char *err, 
     s->dir = strndup(dir, n);
     s->tmp = s->dir ? with_suffix(s->dir, ".tmp") : NULL;
     s->old = s->dir ? with_suffix(s->dir, ".old") : NULL;
-    char *mark = s->dir ? ckpt_join_path(s->dir, marker) : NULL;
+    char *mark = s->dir ? path_join(s->dir, marker) : NULL;
     int rc = 0;
     struct stat st;
     if (!s->tmp || !s->old || !mark) {
@@ -142,7 +142,7 @@ void save_dir_abort(save_dir *s) {
 /* dir/name ← text, or when text is NULL the rest of the open file `from`; flushed to disk and closed */
 static int write_file(const char *dir, const char *name, const char *text, FILE *from, const char *from_path, char *err,
                       size_t errlen) {
-    char *path = ckpt_join_path(dir, name);
+    char *path = path_join(dir, name);
     FILE *f = path ? fopen(path, "wb") : NULL;
     if (!f) {
         snprintf(err, errlen, "%s/%s: cannot create (%s)", dir, name, path ? strerror(errno) : "out of memory");

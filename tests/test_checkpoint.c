@@ -5,8 +5,8 @@
  * by tests/reference/make_checkpoint_ref.py (PyTorch). Every malformed input must give a non-zero
  * return and a message naming the file, the tensor and the problem, and leave nothing allocated. */
 #include "bf16.h"
-#include "checkpoint.h"
 #include "hf_config.h"
+#include "json_file.h"
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"
@@ -567,7 +567,7 @@ static void test_weight_bytes(void) {
         if (stat(path, &st) != 0) SKIP("%s absent (run from the repository root)", path);
         model_config c;
         CHECK(hf_config_read(path, &c, err, sizeof err) == 0, "%s", err);
-        cJSON *j = ckpt_json_read(path, err, sizeof err);
+        cJSON *j = json_file_read(path, err, sizeof err);
         const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "num_parameters");
         const cJSON *lin = cJSON_GetObjectItemCaseSensitive(j, "num_linear_weights");
         CHECK(cJSON_IsNumber(count) && (double)model_weight_bytes(&c, KT_F32) == 4 * count->valuedouble,
@@ -818,7 +818,7 @@ static void check_fixture(const char *name, const cJSON *expected) {
 
 static void test_fixture_models(void) {
     char err[256] = "";
-    cJSON *ref = ckpt_json_read("tests/fixtures/checkpoint/fingerprints.json", err, sizeof err);
+    cJSON *ref = json_file_read("tests/fixtures/checkpoint/fingerprints.json", err, sizeof err);
     if (!ref) SKIP("%s (run from the repository root)", err);
     const char *names[] = {"gpt2", "gptj", "llama"};
     for (int i = 0; i < 3; i++) check_fixture(names[i], cJSON_GetObjectItemCaseSensitive(ref, names[i]));

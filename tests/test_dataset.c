@@ -2,7 +2,7 @@
  * selected (shuffle with a seed, offset, count) exactly as tests/reference/make_dataset_ref.py reads them
  * with Python's json module (tests/fixtures/metrics/dataset_ref.json); shorter runs are prefixes of longer
  * ones; invalid records stop the load or are skipped and counted, and messages name file, record, field. */
-#include "checkpoint.h"
+#include "json_file.h"
 #include "run/dataset.h"
 #include "test.h"
 
@@ -49,7 +49,7 @@ static void check_request(const edit_record *r, const cJSON *w) {
 static void test_reference_selections(void) {
     if (!test_data_dir()) SKIP("shared data folder absent (set KEDIT_DATA)");
     char err0[512];
-    cJSON *ref = ckpt_json_read(REF_PATH, err0, sizeof err0);
+    cJSON *ref = json_file_read(REF_PATH, err0, sizeof err0);
     CHECK(ref != NULL, "%s", err0);
     if (!ref) return;
     const cJSON *sel;

@@ -10,7 +10,7 @@
  * can flip. Mean NLLs: |Δ| ≤ 2e-4 nats, twice the logit bound (a log-softmax moves by at most twice
  * the largest logit change). Target probability and perplexity are exp of such means: relative ≤ 2e-4. */
 #include "backend.h"
-#include "checkpoint.h"
+#include "json_file.h"
 #include "model.h"
 #include "run/dataset.h"
 #include "run/metrics.h"
@@ -62,7 +62,7 @@ static void set_from_json(const cJSON *reqs, eval_protocol p, eval_set *s) {
 
 static cJSON *load_ref(void) {
     char err[512];
-    cJSON *ref = ckpt_json_read(FIX "/reference.json", err, sizeof err);
+    cJSON *ref = json_file_read(FIX "/reference.json", err, sizeof err);
     CHECK(ref != NULL, "%s", err);
     return ref;
 }

@@ -1,7 +1,7 @@
 #include "corpus.h"
 
-#include "checkpoint.h"
 #include "file_read.h"
+#include "fnv.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,7 +75,7 @@ int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_
         free(text);
         return -1;
     }
-    p->checksum = ckpt_fnv1a64(CKPT_FNV_OFFSET, text, len);
+    p->checksum = fnv1a64(FNV1A64_OFFSET, text, len);
     char **docs;
     p->n_docs = corpus_documents(text, &docs);
     free(text);

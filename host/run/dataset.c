@@ -1,6 +1,6 @@
 #include "run/dataset.h"
 
-#include "checkpoint.h"
+#include "json_file.h"
 #include "rng.h"
 
 #include <cjson/cJSON.h>
@@ -333,7 +333,7 @@ static int read_records(const char *path, const cJSON *root, const dataset_opts 
 
 int dataset_load(const char *path, const dataset_opts *o, edit_dataset *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    cJSON *root = ckpt_json_read(path, err, errlen);
+    cJSON *root = json_file_read(path, err, errlen);
     if (!root) return -1;
     int rc = -1;
     edit_record *all = NULL;

@@ -1,6 +1,6 @@
 #include "run/input_digest.h"
 
-#include "checkpoint.h"
+#include "fnv.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -10,9 +10,9 @@
 
 #define CHUNK (1 << 20) /* bytes per read (a multiple of 8: the digest is the whole file's) */
 
-unsigned long long digest_start(void) { return CKPT_FNV_OFFSET; }
+unsigned long long digest_start(void) { return FNV1A64_OFFSET; }
 
-unsigned long long digest_more(unsigned long long h, const void *p, size_t n) { return ckpt_fnv1a64(h, p, n); }
+unsigned long long digest_more(unsigned long long h, const void *p, size_t n) { return fnv1a64(h, p, n); }
 
 void digest_add(cJSON *digests, const char *name, unsigned long long h) {
     char hex[17];
@@ -27,9 +27,9 @@ void digest_add_file(cJSON *digests, const char *name, const char *path) {
         return;
     }
     unsigned char *buf = malloc(CHUNK);
-    uint64_t h = CKPT_FNV_OFFSET;
+    uint64_t h = FNV1A64_OFFSET;
     size_t k;
-    while ((k = fread(buf, 1, CHUNK, f)) > 0) h = ckpt_fnv1a64(h, buf, k);
+    while ((k = fread(buf, 1, CHUNK, f)) > 0) h = fnv1a64(h, buf, k);
     bool bad = ferror(f);
     fclose(f);
     free(buf);

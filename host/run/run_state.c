@@ -1,7 +1,7 @@
 #include "run/run_state.h"
 
-#include "checkpoint.h"
 #include "file_read.h"
+#include "fnv.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -151,7 +151,7 @@ int run_state_write(run_state *s, long t, const void *rec, size_t n, bool snapsh
     state_header h = {.t = t, .len = n};
     memcpy(h.magic, STATE_MAGIC, 8);
     memcpy(h.run_id, s->run_id, RUN_ID_LEN);
-    uint64_t sum = ckpt_fnv1a64(ckpt_fnv1a64(CKPT_FNV_OFFSET, &h, sizeof h), rec, n);
+    uint64_t sum = fnv1a64(fnv1a64(FNV1A64_OFFSET, &h, sizeof h), rec, n);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = fd < 0 || write_all(fd, &h, sizeof h) || write_all(fd, rec, n) || write_all(fd, &sum, sizeof sum) ||
              fsync(fd);
@@ -198,7 +198,7 @@ static void *read_record(run_state *s, long t, size_t *len, char *err, size_t er
     const char *why = !ok || memcmp(h.magic, STATE_MAGIC, 8) ? "not a kedit state file (bad magic or too short)"
                       : h.len != n - sizeof h - sizeof sum   ? "truncated (its length field does not match its size)"
                                                              : NULL;
-    if (!why && sum != (want = ckpt_fnv1a64(CKPT_FNV_OFFSET, buf, n - sizeof sum))) {
+    if (!why && sum != (want = fnv1a64(FNV1A64_OFFSET, buf, n - sizeof sum))) {
         snprintf(err, errlen, "%s: corrupt: checksum %016" PRIx64 " stored, %016" PRIx64 " computed over its bytes",
                  path, sum, want);
         free(buf);

@@ -1,7 +1,7 @@
 /* Grid files and their expansion into task configurations (see sweep.h). */
 #include "run/sweep.h"
 
-#include "checkpoint.h"
+#include "json_file.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -128,7 +128,7 @@ static int read_base(sweep_grid *g, char *err, size_t errlen) {
         return grid_error(g, err, errlen, "base",
                           "expected the path of a run configuration or the configuration itself");
     char inner[1024];
-    if ((g->base = ckpt_json_read(base->valuestring, inner, sizeof inner)) && cJSON_IsObject(g->base)) return 0;
+    if ((g->base = json_file_read(base->valuestring, inner, sizeof inner)) && cJSON_IsObject(g->base)) return 0;
     if (g->base) snprintf(inner, sizeof inner, "%s: not a JSON object", base->valuestring);
     return grid_error(g, err, errlen, "base", inner);
 }
@@ -157,7 +157,7 @@ int sweep_grid_load(const char *path, sweep_grid *g, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: out of memory", path);
         return 1;
     }
-    int rc = !(g->json = ckpt_json_read(path, err, errlen)) || check_top(g, err, errlen) || read_base(g, err, errlen) ||
+    int rc = !(g->json = json_file_read(path, err, errlen)) || check_top(g, err, errlen) || read_base(g, err, errlen) ||
              read_output_dir(g, err, errlen) || read_signal_seconds(g, err, errlen) ||
              read_axes(g, cJSON_GetObjectItemCaseSensitive(g->json, "grid"), err, errlen);
     if (!rc) {

@@ -1,5 +1,6 @@
 /* kedit tokenize: prints the token ids of a text, or of each line of standard input. */
 #include "commands.h"
+#include "tokenizer.h"
 #include "tokenizer_impl.h"
 
 #include <stdio.h>

@@ -1,13 +1,16 @@
 /* Private to the tokenizer files: the tokenizer struct, the BPE model shared by the GPT-2 and Llama
- * flavours (vocabulary index, merge table, merging), and small UTF-8 and buffer helpers. */
+ * flavours (vocabulary index, merge table, merging), small UTF-8 and buffer helpers, the building steps
+ * every loader shares (tokenizer_build.c) and the flavours tokenizer.c dispatches to. */
 #ifndef KEDIT_TOKENIZER_IMPL_H
 #define KEDIT_TOKENIZER_IMPL_H
 
-#include "tokenizer.h"
-
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+typedef struct tokenizer tokenizer; /* as tokenizer.h has it; the loaders below tokenizer.c do not include it */
 
 typedef enum tok_flavour {
     TOK_BYTE_LEVEL, /* GPT-2: regex pre-tokenisation, bytes mapped to printable characters, BPE */
@@ -98,11 +101,12 @@ struct tokenizer {
     pcre2_code *pretok;    /* byte-level: the GPT-2 pre-tokenisation regex */
 };
 
-/* tokenizer.c */
+/* tokenizer_build.c */
 void tok_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* the whole file, NUL-terminated, in a malloc'd buffer; NULL with a message in err */
 char *tok_read_file(const char *path, size_t *len, char *err, size_t errlen);
 tokenizer *tok_new(tok_flavour flavour);
+void tok_free(tokenizer *t); /* tokenizer_free: the tokenizer and all it holds (NULL: nothing) */
 bool tok_add_token(tokenizer *t, const char *text, size_t len, int id, bool special);
 /* Adds the merge of the tokens a and b at rank: 0, or 1, 2, 3 when a, b or a + b is not in the
  * vocabulary, or −1 out of memory */

@@ -121,7 +121,7 @@ tokenizer *tok_llama2c_load(const char *path, char *err, size_t errlen) {
     free(data);
     if (!ok) {
         if (!t) tok_error(err, errlen, "%s: out of memory", path);
-        tokenizer_free(t);
+        tok_free(t);
         return NULL;
     }
     t->unk = LLAMA2C_UNK;

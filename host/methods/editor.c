@@ -216,7 +216,7 @@ void editor_set_delta(editor *e, int i, const double *delta_new) {
     be->free(old);
 }
 
-const struct eval_hooks *editor_eval_hooks(editor *e) { return e->eval.make ? &e->eval : NULL; }
+const eval_hooks *editor_eval_hooks(editor *e) { return e->eval.make ? &e->eval : NULL; }
 
 int editor_n_layers(const editor *e) { return e->E; }
 int editor_layer(const editor *e, int i) { return e->hp.layers[i]; }

@@ -16,11 +16,10 @@
 
 #include "covariance.h"
 #include "d4s.h"
+#include "eval_hooks.h"
 #include "hparams.h"
 #include "prompts.h"
 #include "templates.h"
-
-struct eval_hooks; /* run/metrics.h */
 
 typedef struct edit_request {
     const char *prompt;  /* with "{}" for the subject, or containing the subject */
@@ -94,7 +93,7 @@ int editor_replay(editor *e, int n, const void *const *rec, const size_t *len, c
 /* Hooks that make scoring forwards see the method's adapter (run/metrics.h, *_hooked), or NULL for the
  * methods whose edits are all in the weights. GRACE: its codebook queried at every scored position, and
  * with "scoring": "generation" accuracy by greedy generation. Valid until editor_free. */
-const struct eval_hooks *editor_eval_hooks(editor *e);
+const eval_hooks *editor_eval_hooks(editor *e);
 
 int editor_n_layers(const editor *e);                     /* edited layers (FT, GRACE: 1) */
 int editor_layer(const editor *e, int i);                 /* model layer of edited position i */

@@ -8,7 +8,6 @@
 #include "delta_factors.h"
 #include "editor.h"
 #include "phase_clock.h"
-#include "run/metrics.h"
 
 typedef struct edit_method_ops {
     /* after templates and covariances are in place: the method's own state (in e->priv) */

@@ -5,7 +5,7 @@
  * its forgetting column against a hand computation;
  * results/plot.py on them when python3 has h5py and matplotlib; and the progress lines. */
 #include "file_read.h"
-#include "run/progress.h"
+#include "progress.h"
 #include "run/results_h5.h"
 #include "run/table.h"
 #include "test.h"

@@ -1,6 +1,7 @@
 #include "covariance.h"
 
 #include "corpus.h"
+#include "progress.h"
 #include "transformer.h"
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define COV_MAGIC "KEDITCOV"
@@ -36,12 +36,6 @@ typedef struct part_header {
     uint64_t corpus;
     int64_t n_tokens, windows_done, tokens_done;
 } part_header;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int mkdir_p(const char *dir) {
     char buf[1024];
@@ -204,7 +198,7 @@ static void fmt_duration(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-static void progress(const pass *p, int64_t tokens_this_run, double elapsed, bool final) {
+static void print_progress(const pass *p, int64_t tokens_this_run, double elapsed, bool final) {
     double rate = elapsed > 0 ? (double)tokens_this_run / elapsed : 0;
     int64_t left = p->plan->n_tokens - p->tokens_done;
     char eta[32];
@@ -271,7 +265,7 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
     if (ckpt) load_partial(p);
     int batch_tokens = o->batch_tokens > 0 ? o->batch_tokens : 4096;
     double period = o->checkpoint_seconds == 0 ? 300 : o->checkpoint_seconds;
-    double t0 = now_s(), last_ckpt = t0, last_print = 0;
+    double t0 = progress_now(), last_ckpt = t0, last_print = 0;
     int64_t tokens0 = p->tokens_done;
     int rc = 0;
     const corpus_plan *pl = p->plan;
@@ -284,10 +278,10 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
             break;
         }
         w = w1;
-        double t = now_s();
+        double t = progress_now();
         double print_every = isatty(fileno(stderr)) ? 0.5 : 5.0; // seconds between progress lines
         if (o->progress && (t - last_print > print_every || w == pl->n_win)) {
-            progress(p, p->tokens_done - tokens0, t - t0, w == pl->n_win);
+            print_progress(p, p->tokens_done - tokens0, t - t0, w == pl->n_win);
             last_print = t;
         }
         bool stop = o->stop && *o->stop;

@@ -126,7 +126,7 @@ int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *o
     phase_start(&e->clock);
     double t0 = e->clock.last;
     int rc = n > 0 ? e->ops->edit(e, p, n, o, err, errlen) : 0;
-    double dt = phase_now() - t0;
+    double dt = progress_now() - t0;
     const double *ph = e->clock.seconds;
     for (int j = 0; j < n; j++) {
         o[j].seconds = dt;

@@ -5,7 +5,7 @@
 #ifndef KEDIT_PHASE_CLOCK_H
 #define KEDIT_PHASE_CLOCK_H
 
-#include <time.h>
+#include "progress.h"
 
 typedef enum {
     PHASE_Z = 0,  /* z/δ optimisation, FT and GRACE training steps */
@@ -20,20 +20,14 @@ typedef struct phase_clock {
     double last; /* time of the previous mark */
 } phase_clock;
 
-static inline double phase_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static inline void phase_start(phase_clock *c) {
     for (int i = 0; i < PHASE_COUNT; i++) c->seconds[i] = 0;
-    c->last = phase_now();
+    c->last = progress_now();
 }
 
 static inline void phase_mark(phase_clock *c, edit_phase ph) {
     if (!c) return;
-    double t = phase_now();
+    double t = progress_now();
     c->seconds[ph] += t - c->last;
     c->last = t;
 }

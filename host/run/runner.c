@@ -5,7 +5,7 @@
 #include "run/input_digest.h"
 #include "run/metrics.h"
 #include "run/interrupt.h"
-#include "run/progress.h"
+#include "progress.h"
 #include "run/record_fit.h"
 #include "run/results_h5.h"
 #include "run/run_state.h"

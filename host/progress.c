@@ -1,4 +1,4 @@
-#include "run/progress.h"
+#include "progress.h"
 
 #include <stdarg.h>
 #include <sys/resource.h>

@@ -27,7 +27,7 @@ void progress_note(progress *p, const char *fmt, ...) __attribute__((format(prin
 /* ends a redrawn line */
 void progress_finish(progress *p);
 
-/* monotonic wall seconds (the phase timers of a run) */
+/* monotonic wall seconds (the phase timers of a run and of an edit call, the statistics pass's rate) */
 double progress_now(void);
 /* the process's peak resident memory so far, bytes */
 long long peak_rss_bytes(void);

@@ -1,16 +1,12 @@
+#include "editor.h"
 #include "editor_impl.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define Z_STOP_LOSS 5e-2f /* compute_z ends once the loss is below this (the references' constant) */
-
 static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {&rome_ops, &memit_ops, &d4s_ops,
                                                                 &ft_ops,   &pmet_ops,  &grace_ops};
-
-static size_t w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
 
 editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen) {
     for (int i = 0; i < h->n_layers; i++)
@@ -46,10 +42,10 @@ editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen)
         e->W0 = calloc((size_t)e->E, sizeof *e->W0);
         e->delta = calloc((size_t)e->E, sizeof *e->delta);
         for (int i = 0; i < e->E; i++) {
-            e->W0[i] = be->alloc(w_elems(e) * sizeof(float)); // (d, d_ff) W₀
-            be->copy(e->W0[i], editor_w_out(e, i), w_elems(e) * sizeof(float));
-            e->delta[i] = be->alloc(w_elems(e) * sizeof(double)); // (d, d_ff) last Δ
-            be->zero(e->delta[i], w_elems(e) * sizeof(double));
+            e->W0[i] = be->alloc(editor_w_elems(e) * sizeof(float)); // (d, d_ff) W₀
+            be->copy(e->W0[i], editor_w_out(e, i), editor_w_elems(e) * sizeof(float));
+            e->delta[i] = be->alloc(editor_w_elems(e) * sizeof(double)); // (d, d_ff) last Δ
+            be->zero(e->delta[i], editor_w_elems(e) * sizeof(double));
         }
     }
     return e;
@@ -114,8 +110,6 @@ int editor_prepare(editor *e, const editor_resources *r, char *err, size_t errle
     return 0;
 }
 
-void editor_mark(editor *e, edit_phase ph) { phase_mark(&e->clock, ph); }
-
 int editor_edit_prompts(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
     if (!e->prepared) {
         snprintf(err, errlen, "%s: edit before editor_prepare", method_name(e->hp.method));
@@ -154,14 +148,10 @@ int editor_edit(editor *e, const edit_request *req, int n, edit_outcome *out, ch
     return rc;
 }
 
-void editor_restore(editor *e) {
-    for (int i = 0; e->W0 && i < e->E; i++) e->m->be->copy(editor_w_out(e, i), e->W0[i], w_elems(e) * sizeof(float));
-}
-
 int editor_reset(editor *e, char *err, size_t errlen) {
     editor_restore(e);
     for (int i = 0; i < e->E; i++) {
-        if (e->delta) e->m->be->zero(e->delta[i], w_elems(e) * sizeof(double));
+        if (e->delta) e->m->be->zero(e->delta[i], editor_w_elems(e) * sizeof(double));
         e->inc_fro[i] = 0;
         delta_factors_free(&e->fac[i]);
     }
@@ -183,39 +173,6 @@ void editor_free(editor *e) {
     free(e);
 }
 
-z_opts editor_z_opts(const editor *e, site_kind site, int layer) {
-    const edit_hparams *h = &e->hp;
-    return (z_opts){site, layer, h->v_num_grad_steps, h->v_lr, h->v_weight_decay, h->kl_factor,
-                    h->clamp_norm_factor, Z_STOP_LOSS};
-}
-
-/* f32(delta[i]) in a new device buffer */
-static float *delta_f32(editor *e, int i) {
-    float *d = e->m->be->alloc(w_elems(e) * sizeof(float)); // (d, d_ff)
-    e->m->be->f64_to_f32(e->delta[i], d, (int64_t)w_elems(e));
-    return d;
-}
-
-void editor_add_delta(editor *e, int i) {
-    const backend *be = e->m->be;
-    float *d = delta_f32(e, i);
-    be->axpy((int64_t)w_elems(e), 1.0f, d, editor_w_out(e, i)); // W ← W + Δ
-    e->inc_fro[i] = sqrt(be->sum_sq(d, (int64_t)w_elems(e)));
-    be->free(d);
-}
-
-void editor_set_delta(editor *e, int i, const double *delta_new) {
-    const backend *be = e->m->be;
-    float *old = delta_f32(e, i);
-    be->copy(e->delta[i], delta_new, w_elems(e) * sizeof(double));
-    float *w = delta_f32(e, i);
-    e->inc_fro[i] = sqrt(be->sum_sq_diff(w, old, (int64_t)w_elems(e)));
-    be->axpy((int64_t)w_elems(e), 1.0f, e->W0[i], w); // W = W₀ + Δ
-    be->copy(editor_w_out(e, i), w, w_elems(e) * sizeof(float));
-    be->free(w);
-    be->free(old);
-}
-
 const eval_hooks *editor_eval_hooks(editor *e) { return e->eval.make ? &e->eval : NULL; }
 
 int editor_n_layers(const editor *e) { return e->E; }
@@ -230,18 +187,9 @@ d4s_state *editor_d4s(editor *e) { return e->hp.method == METHOD_D4S ? e->priv :
 int editor_n_matrices(const editor *e) { return e->E; }
 const char *editor_matrix_name(const editor *e, int i) { return i >= 0 && i < e->E ? e->names[i] : NULL; }
 
-void editor_weight_norms(const backend *be, const float *w, const float *w0, int64_t n, double inc_fro,
-                         layer_norms *out) {
-    out->dev_l1_mean = be->sum_abs_diff(w, w0, n) / (double)n; // ‖W − W₀‖₁/numel
-    out->dev_fro = sqrt(be->sum_sq_diff(w, w0, n));          // ‖W − W₀‖_F
-    out->inc_fro = inc_fro;
-    out->w_l1_mean = be->sum_abs(w, n) / (double)n;          // ‖W‖₁/numel
-    out->codebook_size = out->values_norm = NAN;
-}
-
 int editor_norms(const editor *e, int i, layer_norms *out) {
     if (i < 0 || i >= e->E) return -1;
     if (e->ops->norms) return e->priv ? e->ops->norms(e, i, out) : -1;
-    editor_weight_norms(e->m->be, editor_w_out(e, i), e->W0[i], (int64_t)w_elems(e), e->inc_fro[i], out);
+    editor_weight_norms(e->m->be, editor_w_out(e, i), e->W0[i], (int64_t)editor_w_elems(e), e->inc_fro[i], out);
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "covariance.h"
 #include "d4s.h"
+#include "edit_report.h"
 #include "eval_hooks.h"
 #include "hparams.h"
 #include "prompts.h"
@@ -27,17 +28,6 @@ typedef struct edit_request {
     const char *target;  /* the new object; a leading space is added before tokenisation */
 } edit_request;
 
-typedef struct edit_outcome {
-    double prob_init, prob_final; /* compute_z's target probability (mean over the rewriting prompts) at its
-                                   * first and last pass, as the references log it */
-    double loss_init, loss_final;
-    int z_passes;                 /* compute_z passes; FT: optimiser steps; GRACE: value training steps */
-    double seconds;               /* wall time of the whole edit call, shared by its requests */
-    double t_z, t_keys, t_solve, t_apply; /* wall seconds of the call's phases (shared by its requests):
-                                   * z/δ optimisation and FT/GRACE training; key and residual forwards; the
-                                   * solve; writing the weights. Their sum is at most `seconds`. */
-} edit_outcome;
-
 typedef struct editor_resources {
     const tokenizer *tok;           /* needed for text requests, template generation and statistics */
     const ctx_templates *templates; /* given templates (copied); else templates_path or generated */
@@ -45,17 +35,6 @@ typedef struct editor_resources {
     float *const *C;                /* given covariances per edited layer (device float32, copied); else cov */
     const cov_opts *cov;            /* corpus and cache for cov_get (max_tokens 0: the config's mom2_n_tokens) */
 } editor_resources;
-
-/* norms of one edited matrix after an edit (editing-spec §10.13); GRACE reports its codebook instead and
- * NaN for the four weight norms, the others NaN for the codebook fields */
-typedef struct layer_norms {
-    double dev_l1_mean;   /* ‖W − W₀‖₁/numel */
-    double dev_fro;       /* ‖W − W₀‖_F */
-    double inc_fro;       /* ‖ΔW of the last edit call‖_F */
-    double w_l1_mean;     /* ‖W‖₁/numel */
-    double codebook_size; /* GRACE: keys in the codebook */
-    double values_norm;   /* GRACE: ‖values‖_F */
-} layer_norms;
 
 typedef struct editor editor;
 

@@ -1,13 +1,21 @@
 /* Private to the editing methods: the editor's state and the table a method implements to sit behind
- * editor.h, plus the weight, timing and norm helpers the methods share. */
+ * editor.h, plus the weight, timing and norm helpers the methods share (editor_helpers.c). It does not
+ * include editor.h: the methods sit below editor.c, which dispatches to them. */
 #ifndef KEDIT_EDITOR_IMPL_H
 #define KEDIT_EDITOR_IMPL_H
 
 #include "blob.h"
 #include "compute_z.h"
+#include "covariance.h"
 #include "delta_factors.h"
-#include "editor.h"
+#include "edit_report.h"
+#include "eval_hooks.h"
+#include "hparams.h"
 #include "phase_clock.h"
+#include "prompts.h"
+#include "templates.h"
+
+typedef struct editor editor; /* as editor.h has it; the methods below editor.c do not include it */
 
 typedef struct edit_method_ops {
     /* after templates and covariances are in place: the method's own state (in e->priv) */
@@ -57,6 +65,9 @@ struct editor {
 };
 
 extern const edit_method_ops rome_ops, memit_ops, d4s_ops, ft_ops, pmet_ops, grace_ops;
+
+/* entries of one edited W_out, d·d_ff */
+static inline size_t editor_w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
 
 /* W_out of edited position i (device (d, d_ff) float32) */
 static inline float *editor_w_out(const editor *e, int i) { return e->m->layers[e->hp.layers[i]].mlp_out.w; }

@@ -3,6 +3,7 @@
  * layer's Δ (n, α, U, V), D4S its log records of the call (ops->journal), FT and GRACE a snapshot of
  * their state (ops->save). Host byte order (blob.h): a record resumes on the machine type that wrote it. */
 #include "blob.h"
+#include "editor.h"
 #include "editor_impl.h"
 
 #include <stdio.h>

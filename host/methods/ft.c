@@ -2,9 +2,10 @@
 
 #include "adam.h"
 #include "blob.h"
-#include "editor.h"
+#include "edit_report.h"
 #include "hp_fields.h"
 #include "lower_blocks.h"
+#include "prompts.h"
 #include "transformer.h"
 
 #include <math.h>

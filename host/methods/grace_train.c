@@ -4,8 +4,9 @@
 #include "grace_impl.h"
 
 #include "adam.h"
-#include "editor.h"
+#include "edit_report.h"
 #include "lower_blocks.h"
+#include "prompts.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * few. Prints seconds per update and the ratio exact/incremental, and checks the two Δ agree: to 1e-6
  * relative (Frobenius), spec §10.4's bound for the two paths; exit 1 when they do not.
  *   usage: bench_d4s [d_ff,d_ff,...]   (default 1024,4096,6400) */
-#include "backend.h"
+#include "backend_by_name.h"
 #include "methods/d4s.h"
 #include "rng.h"
 

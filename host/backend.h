@@ -121,7 +121,4 @@ const backend *backend_cpu(void);
 #ifdef KEDIT_CUDA
 const backend *backend_cuda(void);
 #endif
-/* "cpu" or "cuda" (when built with GPU=1); NULL with a message on stderr otherwise */
-const backend *backend_by_name(const char *name);
-
 #endif

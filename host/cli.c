@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "backend_by_name.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

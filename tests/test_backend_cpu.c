@@ -14,6 +14,7 @@
  *    (dgemm, dsyrk, dger) of ≤ 12 terms use 1e-13 (measured 1e-16).
  */
 #include "backend.h"
+#include "backend_by_name.h"
 #include "rng.h"
 #include "test.h"
 

@@ -3,6 +3,7 @@
  * question phrasings and ≥ 70% on the held-out one, over every edit subject), agrees with the PyTorch
  * numbers make.py wrote in train_report.json, and short sequential MEMIT and D4S runs through kedit run
  * make the new targets known where the unedited model did not know them. Needs no shared data. */
+#include "backend_by_name.h"
 #include "model.h"
 #include "run/metrics.h"
 #include "run/results_h5.h"

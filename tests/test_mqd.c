@@ -5,6 +5,7 @@
  * tail of the same relation, MQ's correct letters are evenly placed, the correct option is the tuple's
  * tail and the distractors are other tails of its relation. Then the target statistics on the bundled
  * fact-world model: its known facts have a perplexity near 1, its counterfactual targets a high one. */
+#include "backend_by_name.h"
 #include "run/dataset.h"
 #include "run/metrics.h"
 #include "run/mqd.h"

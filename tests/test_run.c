@@ -7,6 +7,7 @@
  * configuration and dataset fields stop with a message naming the file and field and leave no file that
  * looks complete; --save-model writes a folder that reloads to the edited model; 100-edit ROME, MEMIT
  * and D4S runs are printed by kedit table. Skips when ../shared/data is absent. */
+#include "backend_by_name.h"
 #include "model.h"
 #include "run/metrics.h"
 #include "run/results_h5.h"

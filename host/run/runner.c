@@ -1,11 +1,12 @@
 #include "run/runner.h"
 
+#include "backend_by_name.h"
 #include "methods/editor.h"
 #include "model_save.h"
+#include "progress.h"
 #include "run/input_digest.h"
 #include "run/metrics.h"
 #include "run/interrupt.h"
-#include "progress.h"
 #include "run/record_fit.h"
 #include "run/results_h5.h"
 #include "run/run_state.h"

@@ -1,5 +1,5 @@
-/* Picks a backend by the name given on the command line or in a config. */
-#include "backend.h"
+/* backend_by_name (see backend_by_name.h). */
+#include "backend_by_name.h"
 
 #include <stdio.h>
 #include <string.h>

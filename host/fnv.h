@@ -1,5 +1,5 @@
-/* The FNV-1a 64 checksum every cache key, checkpoint identity and journal record of kedit is made of: a
- * model's weight bytes, a corpus, the inputs of a run, the records of its resumable state. */
+/* The FNV-1a 64 checksum behind kedit's identities: a model's weight bytes (its checksum, which keys the
+ * statistics and template caches), a corpus, the inputs of a run and the records of its resumable state. */
 #ifndef KEDIT_FNV_H
 #define KEDIT_FNV_H
 

@@ -15,6 +15,7 @@
 
 #include "prompts.h"
 #include "transformer.h"
+#include "z_result.h"
 
 typedef struct z_opts {
     site_kind site;  /* SITE_BLOCK_OUT (MEMIT, D4S) or SITE_MLP_OUT (ROME) */
@@ -24,12 +25,6 @@ typedef struct z_opts {
     float weight_decay, kl_factor, clamp_norm_factor;
     float stop_loss; /* 5e-2 in the references */
 } z_opts;
-
-typedef struct z_result {
-    double prob_init, prob_final; /* mean over rewriting prompts of exp(−NLL_i): first and last pass */
-    double loss_init, loss_final; /* total loss of the first and last pass */
-    int passes;                   /* forward passes run */
-} z_result;
 
 /* z0 and delta: d floats each (host), written; z = z0 + delta. Non-zero on a forward/backward failure. */
 int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0, float *delta, z_result *r);

@@ -11,9 +11,9 @@
 #ifndef KEDIT_Z_OPTIMISE_H
 #define KEDIT_Z_OPTIMISE_H
 
-#include "compute_z.h"
 #include "prompts.h"
 #include "transformer.h"
+#include "z_result.h"
 
 #include <stdbool.h>
 

@@ -1,13 +1,11 @@
 /* A results file's life (results_h5.h): created under PATH.part with its metadata and empty layout,
- * published at its name, opened (and checked) to read or resume, closed or discarded; and the message
- * of its last error. */
+ * published at its name, opened (and checked) to read or resume, closed or discarded. */
 #include "run/results_impl.h"
 
 #include "version.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-int results_fail(results *r, const char *fmt, ...) {
-    int k = snprintf(r->err, sizeof r->err, "%s: ", r->path);
-    va_list ap;
-    va_start(ap, fmt);
-    if (k > 0 && (size_t)k < sizeof r->err) vsnprintf(r->err + k, sizeof r->err - (size_t)k, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-const char *results_error(const results *r) { return r->err; }
 
 static results *results_new(const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // errors are reported with the file and object named

@@ -19,7 +19,7 @@ struct results {
     char err[1024];
 };
 
-/* "PATH: message" into r's error; returns −1 (results_file.c) */
+/* "PATH: message" into r's error; returns −1 (results_error.c) */
 int results_fail(results *r, const char *fmt, ...);
 
 /* ---- the schema (results_schema.c) ---- */

@@ -7,9 +7,9 @@
 #ifndef KEDIT_TABLE_H
 #define KEDIT_TABLE_H
 
-#include <stdio.h>
+#include "run/table_format.h"
 
-typedef enum { TABLE_TEXT = 0, TABLE_MARKDOWN, TABLE_CSV } table_format;
+#include <stdio.h>
 
 /* Prints the table of n_files results files to out. checkpoints (n_ck values) chooses the columns; NULL:
  * every checkpoint found in the files. A run with no checkpoint at some N shows "-" there; a run not

@@ -6,7 +6,7 @@
 #define KEDIT_TABLE_GRID_H
 
 #include "run/run_group.h"
-#include "run/table.h"
+#include "run/table_format.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -367,6 +367,10 @@ static void test_independent_edits(void) {
         }
     }
     CHECK(isnan(value_at(full, "/checkpoints/ppl_edited", 0)), "independent edits: a perplexity was recorded");
+    const char *table[] = {"table", full, "--format", "csv", NULL};
+    rc = kedit(table, 0, out, sizeof out);
+    const char *row = strchr(out, '\n'), *eol = row ? strchr(row + 1, '\n') : NULL;
+    CHECK(rc == 0 && eol && eol[-1] == '-' && eol[-2] == ',', "independent edits have no forgetting (Fgt '-'):\n%s", out);
     cfg = write_config("indep_cut", "memit", NULL, 4, 4, NULL);
     CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"mode\": \"independent\", "), "config layout");
     snprintf(cut, sizeof cut, "%s/indep_cut.h5", dir);

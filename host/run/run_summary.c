@@ -97,7 +97,11 @@ int run_summary_read(const char *file, run_summary *s, char *err, size_t errlen)
             s->score[c][3] = (s->score[c][0] + s->score[c][1] + s->score[c][2]) / 3;
         }
         long last = s->n_ck - 1, n_last = last < 0 ? 0 : s->ck[last] < width ? s->ck[last] : width;
-        s->forgetting = last < 0 ? NAN : forgetting(after_edit, n_edit_rows, m[0] + last * width, n_last);
+        // independent edits are never re-scored later (their checkpoint rows are the scores right after each)
+        const cJSON *sched = cJSON_GetObjectItemCaseSensitive(s->config_but_seed, "schedule");
+        const cJSON *mode = cJSON_GetObjectItemCaseSensitive(sched, "mode");
+        bool independent = cJSON_IsString(mode) && !strcmp(mode->valuestring, "independent");
+        s->forgetting = last < 0 || independent ? NAN : forgetting(after_edit, n_edit_rows, m[0] + last * width, n_last);
     }
     free(n_edits);
     free(after_edit);

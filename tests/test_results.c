@@ -345,14 +345,10 @@ static double expected_cell(int run, int row, long n, int metric) {
 }
 
 static char *table_to_string(const char *const *files, int n, table_format fmt, const long *ck, int n_ck) {
-    char path[512], err[1024];
-    FILE *f = fopen(tmp_path(path, sizeof path, "table.txt"), "w+");
-    int rc = table_print(f, files, n, fmt, ck, n_ck, err, sizeof err);
-    CHECK(rc == 0, "%s", err);
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    CHECK(fread(text, 1, (size_t)size, f) == (size_t)size, "read back the table");
+    char err[1024], *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(table_print(f, files, n, fmt, ck, n_ck, err, sizeof err) == 0, "%s", err);
     fclose(f);
     return text;
 }

@@ -79,6 +79,11 @@ static int kedit_run_config(const char *config, const char *extra_arg, const cha
     return kedit(argv, 0, out, n);
 }
 
+static int kedit_resume(const char *h5, char *out, size_t n) {
+    const char *argv[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
+    return kedit(argv, 0, out, n);
+}
+
 static char *status_of(const char *h5) {
     char err[512];
     results *r = results_open(h5, false, err, sizeof err);
@@ -192,8 +197,7 @@ static void test_kill_and_resume(void) {
         char *st = status_of(cut);
         CHECK(st && !strcmp(st, "running"), "%s: a killed run's file says status %s", m, st ? st : "(unreadable)");
         free(st);
-        const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
-        rc = kedit(resume, 0, out, sizeof out);
+        rc = kedit_resume(cut, out, sizeof out);
         CHECK(rc == 0 && strstr(out, "resuming"), "%s: resume after edit %d: exit %d:\n%s", m, k, rc, out);
         st = status_of(cut);
         CHECK(st && !strcmp(st, "complete"), "%s: resumed file status %s", m, st ? st : "(unreadable)");
@@ -245,8 +249,7 @@ static void test_signal_stops_resumably(void) {
         char *st = status_of(cut);
         CHECK(st && !strcmp(st, "running"), "%s: status %s", names[k], st ? st : "(unreadable)");
         free(st);
-        const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
-        rc = kedit(resume, 0, out, sizeof out);
+        rc = kedit_resume(cut, out, sizeof out);
         snprintf(want, sizeof want, "after edit %ld of 6", stopped);
         CHECK(rc == 0 && strstr(out, want) && !strstr(out, "were flushed after its last resume state"),
               "%s: the resume (expected %s, nothing redone): exit %d:\n%s", names[k], want, rc, out);
@@ -306,8 +309,7 @@ static void test_resume_redoes_after_state(void) {
     snprintf(cut, sizeof cut, "%s/sparse_cut.h5", dir);
     rc = kedit_run_config(cfg, "--stop-after", "6", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "stopped after 6 edits"), "stop after 6: exit %d:\n%s", rc, out);
-    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(cut, out, sizeof out);
     CHECK(rc == 0 && strstr(out, "2 edits were flushed after its last resume state") &&
               strstr(out, "resuming") && strstr(out, "after edit 4"),
           "resume: exit %d:\n%s", rc, out);
@@ -376,8 +378,7 @@ static void test_independent_edits(void) {
     snprintf(cut, sizeof cut, "%s/indep_cut.h5", dir);
     rc = kedit_run_config(cfg, "--stop-after", "2", out, sizeof out);
     CHECK(rc == 2, "stop after 2: exit %d:\n%s", rc, out);
-    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(cut, out, sizeof out);
     CHECK(rc == 0 && strstr(out, "after edit 2"), "resume: exit %d:\n%s", rc, out);
     CHECK(same_results(full, cut), "resumed after edit 2, the independent run differs from the uninterrupted one");
     cfg = write_config("indep_end_only", "memit", NULL, 4, 4, NULL);
@@ -429,8 +430,7 @@ static void test_bf16_weights(void) {
     snprintf(cut, sizeof cut, "%s/bf16_cut.h5", dir);
     rc = kedit_run_config(cfg, "--stop-after", "3", out, sizeof out);
     CHECK(rc == 2, "stop after 3: exit %d:\n%s", rc, out);
-    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(cut, out, sizeof out);
     CHECK(rc == 0 && strstr(out, "resuming"), "resume: exit %d:\n%s", rc, out);
     CHECK(same_results(full, cut), "bf16: stopped after 3 and resumed, the results differ");
 }
@@ -759,12 +759,11 @@ static void test_resume_refuses_corrupt_state(void) {
     cJSON_Delete(hp);
     model_free(&m);
     CHECK(flip_bytes(rec, 200, 64), "flip 64 bytes of %s", rec);
-    const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(h5, out, sizeof out);
     CHECK(rc == 1 && strstr(out, rec) && strstr(out, "corrupt"), "corrupt state: exit %d:\n%s", rc, out);
     CHECK(flip_bytes(rec, 200, 64), "restore %s", rec);
     CHECK(unlink(rec) == 0, "remove %s", rec); // a missing state: the resume redoes edit 2
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(h5, out, sizeof out);
     CHECK(rc == 0 && strstr(out, "after edit 1 of 3"), "without the state of edit 2: exit %d:\n%s", rc, out);
 }
 
@@ -783,8 +782,7 @@ static void test_resume_refuses_edited_config(void) {
     if (at) at[10] = '2', results_set_attr_str(r, "config", text);
     free(text);
     results_close(r);
-    const char *resume[] = {"run", "--resume", h5, "--progress-every", "0", NULL};
-    rc = kedit(resume, 0, out, sizeof out);
+    rc = kedit_resume(h5, out, sizeof out);
     CHECK(rc == 1 && strstr(out, h5) && (strstr(out, "input config") || strstr(out, "n_edits_planned")),
           "edited config: exit %d:\n%s", rc, out);
     char *st = status_of(h5);

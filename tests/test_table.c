@@ -60,14 +60,10 @@ static void write_run(const char *path, const run_spec *x) {
 typedef int (*table_fn)(FILE *, const char *const *, int, table_format, const long *, int, char *, size_t);
 
 static char *table_text(table_fn print, const char *const *files, int n, table_format fmt) {
-    char path[512], err[1024];
-    FILE *f = fopen(tmp_path(path, sizeof path, "table.txt"), "w+");
-    int rc = print(f, files, n, fmt, NULL, 0, err, sizeof err);
-    CHECK(rc == 0, "%s", err);
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    CHECK(fread(text, 1, (size_t)size, f) == (size_t)size, "read back the table");
+    char err[1024], *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(print(f, files, n, fmt, NULL, 0, err, sizeof err) == 0, "%s", err);
     fclose(f);
     return text;
 }

@@ -209,6 +209,8 @@ static void test_hparams(void) {
     REFUSED("hp_loss", write_config("hp_loss", ds, hp, NULL), hp, "v_loss_layer");
     hp = hparams_with("file_hp_steps.json", "ft", "\"num_steps\": 1e30");
     REFUSED("hp_steps", write_config("hp_steps", ds, hp, NULL), hp, "num_steps");
+    hp = hparams_with("file_hp_pmet_kl.json", "pmet", "\"kl_factor\": 0");
+    REFUSED("hp_pmet_kl", write_config("hp_pmet_kl", ds, hp, NULL), hp, "kl_factor", "positive");
 }
 
 /* every method file in configs/ still loads */

@@ -10,19 +10,19 @@
 typedef struct z_loss_ctx {
     const model *m;
     const z_opts *o;
-    float *w_nll;    /* rows: 1/(n·|y|) on the target rows, 0 on the KL row */
-    float *row_loss; /* rows */
 } z_loss_ctx;
 
 static double z_loss_eval(void *ctx, const z_pass *pass, double *prob, bool *stop) {
     z_loss_ctx *c = ctx;
     const z_batch *b = pass->b;
     int n = b->n, ny = b->ny;
-    double loss = transformer_loss(c->m, pass->s, b->y, c->w_nll, pass->kl, c->row_loss); // NLL + kl_factor·KL
+    if (pass->it == 0) // 1/(n·|y|) on the target rows, 0 on the KL row: mean over prompts of Σ_t(−log p)/|y|
+        for (int q = 0; q < n * ny; q++) pass->w_nll[q] = 1.0f / (float)(n * ny);
+    double loss = transformer_loss(c->m, pass->s, b->y, pass->w_nll, pass->kl, pass->row_loss); // NLL + kl·KL
     *prob = 0;
     for (int i = 0; i < n; i++) {
         double nll_i = 0; // Σ_t −log p(y_t)/|y| = n·Σ_t row_loss
-        for (int j = 0; j < ny; j++) nll_i += c->row_loss[i * ny + j];
+        for (int j = 0; j < ny; j++) nll_i += pass->row_loss[i * ny + j];
         *prob += exp(-nll_i * n) / n;
     }
     loss += c->o->weight_decay * pass->delta_norm[0] / pass->x0_norm2[0]; // + wd·‖δ‖/‖z₀‖²
@@ -31,13 +31,9 @@ static double z_loss_eval(void *ctx, const z_pass *pass, double *prob, bool *sto
 }
 
 int compute_z(const model *m, const edit_prompts *p, const z_opts *o, float *z0, float *delta, z_result *r) {
-    int n = p->n, ny = p->ny, rows = n * ny + 1;
-    z_loss_ctx c = {m, o, calloc((size_t)rows, sizeof(float)), malloc((size_t)rows * sizeof(float))};
-    for (int q = 0; q < n * ny; q++) c.w_nll[q] = 1.0f / (float)(n * ny); // mean over prompts of Σ_t(−log p)/|y|
+    z_loss_ctx c = {m, o};
     z_loop_opts lo = {o->layer, o->steps, o->lr, o->weight_decay, o->kl_factor, o->clamp_norm_factor};
     z_site site = {o->site, z0, delta};
     z_loss loss = {z_loss_eval, &c, false};
-    int rc = z_optimise(m, p, &lo, &site, 1, &loss, r);
-    free(c.w_nll), free(c.row_loss);
-    return rc;
+    return z_optimise(m, p, &lo, &site, 1, &loss, r);
 }

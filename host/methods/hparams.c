@@ -105,6 +105,12 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
     if (!problem && h->method == METHOD_PMET && cJSON_GetObjectItemCaseSensitive(root, "nll_loss_factor") &&
         !num(root, "nll_loss_factor", &v, &problem, &which))
         h->nll_loss_factor = (float)v;
+    // PMET reads its NLL and KL back from the device's weighted loss (pmet.c), so neither weight may be 0
+    if (!problem && h->method == METHOD_PMET && !(h->nll_loss_factor > 0))
+        problem = "must be positive (PMET's NLL is read back from its weighted loss)", which = "nll_loss_factor";
+    if (!problem && h->method == METHOD_PMET && !(h->kl_factor > 0))
+        problem = "must be positive for PMET (its stop rule reads the KL back from the weighted loss)",
+        which = "kl_factor";
     const cJSON *adj = cJSON_GetObjectItemCaseSensitive(root, "mom2_adjustment");
     if (!problem && h->method == METHOD_ROME) {
         if (!cJSON_IsBool(adj)) problem = "is missing or not true/false", which = "mom2_adjustment";

@@ -1,5 +1,5 @@
-/* PMET (pmet.h): its loss on z_optimise's loop (the host's float64 NLL and KL, with the nll_factor drop
- * and the KL stop of §10.8), the residuals and keys of each edited layer, and an edit's layers in turn. */
+/* PMET (pmet.h): its loss on z_optimise's loop (the device's NLL and KL, with the nll_factor drop and
+ * the KL stop of §10.8), the residuals and keys of each edited layer, and an edit's layers in turn. */
 #include "pmet.h"
 
 #include "keys.h"
@@ -13,30 +13,14 @@
 #define PMET_NLL_DROP 0.1 /* nll_factor multiplier once the target is the argmax everywhere */
 #define PMET_KL_STOP 0.01 /* with the target the argmax everywhere, a KL(p ‖ p_init) this small ends it */
 
-/* the pass's diagnostics from its host logits: per-prompt NLL (n), whether the target is the argmax at
- * every target row, and KL(p ‖ p_init) of the KL row (ref: log p_init, V floats); lp: V scratch */
-typedef struct zs_eval {
-    double *nll;
-    bool all_argmax;
-    double kl;
-} zs_eval;
-
-static void evaluate_pass(const z_batch *b, int V, const float *logits, const float *ref, double *lp, zs_eval *ev) {
-    int n = b->n, ny = b->ny;
-    ev->all_argmax = true;
-    for (int i = 0; i < n; i++) {
-        ev->nll[i] = 0;
-        for (int j = 0; j < ny; j++) {
-            int r = i * ny + j, y = b->y[r];
-            const float *x = logits + (size_t)r * V;
-            z_log_softmax_row(x, V, lp);
-            ev->nll[i] -= lp[y] / ny; // Σ_t −log p(y_t)/|y|
-            for (int v = 0; v < V && ev->all_argmax; v++) ev->all_argmax = x[v] <= x[y];
-        }
+/* whether the target is the argmax at every target row of the pass's host logits */
+static bool target_is_argmax(const z_batch *b, int V, const float *logits) {
+    for (int r = 0; r < b->n * b->ny; r++) {
+        const float *x = logits + (size_t)r * V;
+        for (int v = 0; v < V; v++)
+            if (x[v] > x[b->y[r]]) return false;
     }
-    z_log_softmax_row(logits + (size_t)b->kl_row * V, V, lp);
-    ev->kl = 0;
-    for (int v = 0; v < V; v++) ev->kl += exp(lp[v]) * (lp[v] - ref[v]); // Σ p (log p − log p_init)
+    return true;
 }
 
 typedef struct zs_loss_ctx {
@@ -44,43 +28,39 @@ typedef struct zs_loss_ctx {
     const pmet_z_opts *o;
     double nll_factor;  /* o->nll_factor, then PMET_NLL_DROP·o->nll_factor once the target is the argmax */
     int nll_drop_pass;  /* the pass that lowered it (−1: none) */
-    float *w_nll;       /* rows */
-    double *lp;         /* V scratch */
-    zs_eval ev;
 } zs_loss_ctx;
 
-/* PMET's loss (sites: δ_attn, δ_mlp): taken on the host in float64, the device's only for the gradient */
+/* PMET's loss (sites: δ_attn, δ_mlp), taken once, on the device (transformer_loss, which also sets the
+ * gradient): nll_factor·NLL + kl·KL per row, read back and unweighted for the probability and the stop rule */
 static double zs_loss_eval(void *ctx, const z_pass *pass, double *prob, bool *stop) {
     zs_loss_ctx *c = ctx;
     const pmet_z_opts *o = c->o;
     const z_batch *b = pass->b;
     int n = b->n, ny = b->ny;
-    evaluate_pass(b, c->m->cfg.vocab, pass->logits, pass->ref_logp, c->lp, &c->ev);
-    for (int q = 0; q < n * ny; q++) c->w_nll[q] = (float)(c->nll_factor / (n * ny));
-    transformer_loss(c->m, pass->s, b->y, c->w_nll, pass->kl, NULL); // the gradient of nll_factor·NLL + kl·KL
-    double nll = 0;
+    double w = c->nll_factor / (n * ny); // per target row: the mean over prompts of each prompt's mean NLL
+    for (int q = 0; q < n * ny; q++) pass->w_nll[q] = (float)w;
+    double loss = transformer_loss(c->m, pass->s, b->y, pass->w_nll, pass->kl, pass->row_loss);
     *prob = 0;
     for (int i = 0; i < n; i++) {
-        nll += c->ev.nll[i] / n;
-        *prob += exp(-c->ev.nll[i]) / n;
+        double nll_i = 0; // Σ_t −log p(y_t)/|y| of prompt i
+        for (int j = 0; j < ny; j++) nll_i += pass->row_loss[i * ny + j] / (double)pass->w_nll[i * ny + j] / ny;
+        *prob += exp(-nll_i) / n;
     }
+    double kl = pass->row_loss[b->kl_row] / o->kl_factor; // KL(p ‖ p_init) of the KL prompt
     const double *dn = pass->delta_norm, *x0n2 = pass->x0_norm2;
-    double loss = c->nll_factor * nll + o->kl_factor * c->ev.kl + // + wd·(‖δ_mlp‖/‖m₀‖² + ‖δ_attn‖/‖a₀‖²)
-                  o->weight_decay * (dn[1] / x0n2[1] + dn[0] / x0n2[0]);
+    loss += o->weight_decay * (dn[1] / x0n2[1] + dn[0] / x0n2[0]); // + wd·(‖δ_mlp‖/‖m₀‖² + ‖δ_attn‖/‖a₀‖²)
     *stop = loss < o->stop_loss;
-    if (!*stop && c->ev.all_argmax) {
+    if (!*stop && target_is_argmax(b, c->m->cfg.vocab, pass->logits)) {
         if (c->nll_drop_pass < 0) c->nll_drop_pass = pass->it;
         c->nll_factor = PMET_NLL_DROP * o->nll_factor; // for the rest of this edit (§10.8)
-        *stop = c->ev.kl <= PMET_KL_STOP;
+        *stop = kl <= PMET_KL_STOP;
     }
     return loss;
 }
 
 int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o, float *a0, float *m0,
                     float *delta_attn, float *delta_mlp, pmet_z_result *r) {
-    int V = m->cfg.vocab, rows = p->n * p->ny + 1;
-    zs_loss_ctx c = {m, o, o->nll_factor, -1, calloc((size_t)rows, sizeof(float)),
-                     malloc((size_t)V * sizeof(double)), {.nll = malloc((size_t)p->n * sizeof(double))}};
+    zs_loss_ctx c = {m, o, o->nll_factor, -1};
     z_loop_opts lo = {o->layer, o->steps, o->lr, o->weight_decay, o->kl_factor, o->clamp_norm_factor};
     z_site sites[2] = {{SITE_ATTN_OUT, a0, delta_attn}, {SITE_MLP_OUT, m0, delta_mlp}};
     z_loss loss = {zs_loss_eval, &c, true};
@@ -88,7 +68,6 @@ int pmet_compute_zs(const model *m, const edit_prompts *p, const pmet_z_opts *o,
     int rc = z_optimise(m, p, &lo, sites, 2, &loss, &zr);
     *r = (pmet_z_result){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
                          .loss_final = zr.loss_final, .passes = zr.passes, .nll_drop_pass = c.nll_drop_pass};
-    free(c.w_nll), free(c.lp), free(c.ev.nll);
     return rc;
 }
 

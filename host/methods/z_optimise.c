@@ -48,7 +48,8 @@ static void batch_free(z_batch *b) {
     free(b->ids), free(b->len), free(b->lookups), free(b->logit_at), free(b->y);
 }
 
-void z_log_softmax_row(const float *x, int V, double *out) {
+/* log-softmax of one row of V logits, in float64 */
+static void log_softmax_row(const float *x, int V, double *out) {
     double mx = x[0], z = 0;
     for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
     for (int v = 0; v < V; v++) z += exp((double)x[v] - mx);
@@ -76,6 +77,7 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
     z_batch b;
     batch_make(p, &b);
     float *logits = malloc((size_t)b.rows * V * sizeof(float));
+    float *w_nll = calloc((size_t)b.rows, sizeof(float)), *row_loss = malloc((size_t)b.rows * sizeof(float));
     double *lp = malloc((size_t)V * sizeof(double));
     float *ref = malloc((size_t)V * sizeof(float)), *ref_d = be->alloc((size_t)V * sizeof(float)); // log p_init
     kl_term kl = {b.kl_row, o->kl_factor, ref_d};
@@ -115,7 +117,7 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
             break;
         }
         if (it == 0) { // x₀ and p_init come from the first pass (δ = 0)
-            z_log_softmax_row(logits + (size_t)b.kl_row * V, V, lp);
+            log_softmax_row(logits + (size_t)b.kl_row * V, V, lp);
             for (int v = 0; v < V; v++) ref[v] = (float)lp[v];
             be->to_device(ref_d, ref, (size_t)V * sizeof(float));
             for (int k = 0; k < n_sites; k++) {
@@ -124,7 +126,7 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
             }
         }
         for (int k = 0; k < n_sites; k++) dn[k] = norm2(sites[k].delta, d[k]);
-        z_pass pass = {it, s, &b, logits, ref, &kl, dn, x0n2};
+        z_pass pass = {it, s, &b, logits, &kl, dn, x0n2, w_nll, row_loss};
         double prob;
         bool stop = false;
         double l = loss->eval(loss->ctx, &pass, &prob, &stop);
@@ -147,6 +149,6 @@ int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, cons
     batch_free(&b);
     be->free(ref_d);
     if (resid) be->free(resid);
-    free(d), free(logits), free(lp), free(ref), free(work), free(norms), free(hooks);
+    free(d), free(logits), free(w_nll), free(row_loss), free(lp), free(ref), free(work), free(norms), free(hooks);
     return rc;
 }

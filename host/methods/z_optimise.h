@@ -43,10 +43,11 @@ typedef struct z_pass {
     fwd_state *s;             /* the pass's forward, for transformer_loss */
     const z_batch *b;
     const float *logits;      /* host (rows × vocab): on the first pass, and on every pass when asked */
-    const float *ref_logp;    /* host (vocab): log p_init */
     const kl_term *kl;        /* the KL row against p_init on the device, weight kl_factor */
     const double *delta_norm; /* ‖δ_s‖ per site, before this pass's step */
     const double *x0_norm2;   /* ‖x₀_s‖² per site */
+    float *w_nll;             /* rows, 0 before the first pass: the loss's NLL weights, kept across passes */
+    float *row_loss;          /* rows: scratch for transformer_loss's loss per row */
 } z_pass;
 
 /* the method's part: eval sets the loss's gradient in pass->s (transformer_loss) and returns the pass's
@@ -67,8 +68,5 @@ typedef struct z_loop_opts {
 /* Optimises the n_sites δs for one request, filling r. Non-zero on a forward or backward failure. */
 int z_optimise(const model *m, const edit_prompts *p, const z_loop_opts *o, const z_site *sites, int n_sites,
                const z_loss *loss, z_result *r);
-
-/* log-softmax of one row of V logits, in float64 */
-void z_log_softmax_row(const float *x, int V, double *out);
 
 #endif

@@ -7,8 +7,8 @@
 
 #define Z_STOP_LOSS 5e-2f /* compute_z ends once the loss is below this (the references' constant) */
 
-static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {&rome_ops, &memit_ops, &d4s_ops,
-                                                                &ft_ops,   &pmet_ops,  &grace_ops};
+static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {
+    &rome_ops, &memit_ops, &d4s_ops, &ft_ops, &pmet_ops, &grace_ops, &alphaedit_ops, &d4sp_ops};
 
 static size_t w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
 
@@ -65,6 +65,7 @@ static int prepare_cov(editor *e, const editor_resources *r, char *err, size_t e
             be->copy(e->C[i], r->C[i], nn * sizeof(float));
             double eps;
             if (cov_regularise(be, e->m->cfg.d_ff, e->C[i], &eps, err, errlen)) return -1;
+            e->cov[i].eps = eps; // cov_known stays false: the statistic was given
             if (eps > 0) fprintf(stderr, "kedit: layer %d: the given C is not positive definite: added εI, ε = %.3g\n",
                                  e->hp.layers[i], eps);
         }
@@ -181,6 +182,22 @@ void editor_free(editor *e) {
     free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro), free(e->names), free(e->fac);
     templates_free(&e->templates);
     free(e);
+}
+
+int editor_nullspace(editor *e, int i, nullspace *ns, char *err, size_t errlen) {
+    char msg[384];
+    if (nullspace_get(e->m->be, e->m->cfg.d_ff, e->C[i], e->cov[i].eps, e->hp.nullspace_threshold, e->hp.layers[i], ns,
+                      msg, sizeof msg)) {
+        snprintf(err, errlen, "%s: %s", method_name(e->hp.method), msg);
+        return -1;
+    }
+    fprintf(stderr, "kedit: %s layer %d: null space of C below τ = %g: m = %d of %d\n", method_name(e->hp.method),
+            e->hp.layers[i], e->hp.nullspace_threshold, ns->m, e->m->cfg.d_ff);
+    return 0;
+}
+
+int editor_nullspace_dim(const editor *e, int i) {
+    return i >= 0 && i < e->E && e->ops->nullspace_dim && e->priv ? e->ops->nullspace_dim(e, i) : -1;
 }
 
 z_opts editor_z_opts(const editor *e, site_kind site, int layer) {

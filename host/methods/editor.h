@@ -1,11 +1,11 @@
 /* The method-agnostic editing interface the runner drives: create an editor for a model and a method's
  * hyper-parameters, prepare it (context templates, covariance statistics, method state), then edit —
  * each call computes the update of the request(s) and applies it to the model — and reset to the original
- * weights W₀. All six methods are behind it (editor_impl.h's table): ROME, MEMIT, D4S and PMET write the
- * W_out matrices of their edited layers, FT-L trains one MLP matrix and its bias, GRACE leaves the weights
+ * weights W₀. All eight methods are behind it (editor_impl.h's table): ROME, MEMIT, D4S, PMET, AlphaEdit
+ * and D4S-P write the W_out matrices of their edited layers, FT-L trains one MLP matrix and its bias, GRACE leaves the weights
  * alone and adds a codebook adapter that is active in scoring through editor_eval_hooks. Sequential
- * semantics (editing-spec §3, §4, §10.3): ROME, MEMIT, PMET and FT change the current weights (W ← W + Δ),
- * D4S sets W = W₀ + Δ_t from its accumulated state, GRACE's codebook persists across edits.
+ * semantics (editing-spec §3, §4, §10.3, §11): ROME, MEMIT, PMET, AlphaEdit and FT change the current weights
+ * (W ← W + Δ), D4S and D4S-P set W = W₀ + Δ_t from their accumulated state, GRACE's codebook persists across edits.
  *
  * A run can stop and resume exactly: editor_journal gives the durable record of each edit call (a few
  * vectors per layer for the closed-form methods), and editor_replay of the records into a freshly created
@@ -107,6 +107,8 @@ const float *editor_cov(const editor *e, int i);          /* C of position i (de
 const ctx_templates *editor_templates(const editor *e);
 const cov_info *editor_cov_info(const editor *e, int i);  /* NULL where no statistic was needed or it was given */
 d4s_state *editor_d4s(editor *e);                         /* the D4S state (NULL for other methods) */
+int editor_nullspace_dim(const editor *e, int i);         /* AlphaEdit, D4S-P: m of position i's null space
+                                                           * (editing-spec §11.1); −1 for other methods */
 
 /* The matrices whose norms are recorded: W_out of each edited layer ("layer17.mlp_out"), FT's trained
  * matrix ("layer0.mlp_out" or "layer21.mlp_in"), GRACE's adapter ("layer35.grace") */

@@ -293,6 +293,19 @@ static int record_templates(run *r) {
     return 0;
 }
 
+/* AlphaEdit and D4S-P: τ and the null-space dimension m of every edited layer (editing-spec §11.1, §11.7),
+ * as root attributes nullspace_threshold and nullspace_m.layer<l> */
+static int record_nullspace(run *r) {
+    for (int i = 0; !r->o->resume && i < editor_n_layers(r->ed) && editor_nullspace_dim(r->ed, i) >= 0; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "nullspace_m.layer%d", editor_layer(r->ed, i));
+        if ((i == 0 && results_set_attr_double(r->res, "nullspace_threshold", r->hp.nullspace_threshold)) ||
+            results_set_attr_double(r->res, name, editor_nullspace_dim(r->ed, i)))
+            FAIL(r, "%s", results_error(r->res));
+    }
+    return 0;
+}
+
 /* ---- the durable state (run/run_state.h): the record of every edit call, or a snapshot ---- */
 
 /* a fresh run: the digests (with the statistics) recorded and the file published under its name; a
@@ -552,7 +565,7 @@ int run_execute(run_config *c, const run_opts *o) {
     // every input is read and checked before the results file is created (validate_inputs); a signal is acted
     // on between the phases (and within the covariance pass)
     int rc = load_inputs(&r) || interrupt_signal() || validate_inputs(&r) || interrupt_signal() || open_results(&r) ||
-             record_templates(&r) || evaluate_unedited(&r) || interrupt_signal() || start_or_verify(&r) ||
+             record_templates(&r) || record_nullspace(&r) || evaluate_unedited(&r) || interrupt_signal() || start_or_verify(&r) ||
              (o->resume && resume_state(&r));
     if (!rc && o->resume) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
     if (!rc) {

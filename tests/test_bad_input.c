@@ -209,6 +209,12 @@ static void test_hparams(void) {
     REFUSED("hp_loss", write_config("hp_loss", ds, hp, NULL), hp, "v_loss_layer");
     hp = hparams_with("file_hp_steps.json", "ft", "\"num_steps\": 1e30");
     REFUSED("hp_steps", write_config("hp_steps", ds, hp, NULL), hp, "num_steps");
+    hp = hparams_with("file_hp_ae_lambda.json", "alphaedit", "\"mom2_update_weight\": 15000"); // AlphaEdit reads no λ
+    REFUSED("hp_ae_lambda", write_config("hp_ae_lambda", ds, hp, NULL), hp, "mom2_update_weight");
+    hp = hparams_with("file_hp_ae_tau.json", "alphaedit", "\"nullspace_threshold\": -1");
+    REFUSED("hp_ae_tau", write_config("hp_ae_tau", ds, hp, NULL), hp, "nullspace_threshold", "positive");
+    hp = hparams_with("file_hp_d4sp.json", "d4sp", "\"L2\": 0, \"mom2_update_weight\": 0");
+    REFUSED("hp_d4sp", write_config("hp_d4sp", ds, hp, NULL), hp, "L2", "singular");
 }
 
 /* every method file in configs/ still loads */
@@ -225,7 +231,7 @@ static void test_configs_load(void) {
         }
         globfree(&g);
     }
-    CHECK(n >= 36, "only %d method files found in configs/", n);
+    CHECK(n >= 56, "only %d method files found in configs/", n);
 }
 
 /* ---- the statistics and the perplexity text ---- */

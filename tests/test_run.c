@@ -157,7 +157,7 @@ static long rows_of(const char *h5, const char *path) {
     return rows;
 }
 
-static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s"};
+static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s", "alphaedit", "d4sp"};
 
 /* the seed of a test's random kill points: KEDIT_KILL_SEED, or the time; printed so that a failure can be replayed */
 static void kill_seed(const char *what) {

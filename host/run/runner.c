@@ -61,6 +61,8 @@ static double state_bytes(const model *m, const edit_hparams *h) {
     double bytes = E * d * f * (4 + 8) + E * f * f * 4; // W₀ copies (float32) and the last Δ (float64), C
     if (h->method == METHOD_D4S) bytes += E * (f * f * 8 + d * f * 8);
     else bytes += E * f * f * 8; // the float64 system of one solve
+    if (h->method == METHOD_ALPHAEDIT || h->method == METHOD_D4SP) // at most (m ≤ d_ff): U and C̃_p or S̃ (+ Ñ)
+        bytes += E * (2 * f * f * 8 + (h->method == METHOD_D4SP ? d * f * 8 : 0));
     return bytes;
 }
 

@@ -78,15 +78,18 @@ void editor_free(editor *e);
 /* The durable record of the last edit call, for a resumed run (*buf malloc'd, n bytes): a header naming the
  * method, layers and model shape, each matrix's increment norm, then ROME, MEMIT and PMET: the factors of
  * each layer's Δ (delta_factors.h, n·(d + d_ff) + 1 doubles per layer); D4S: the call's records of its log
- * (r and the keys of every layer, d + E·d_ff doubles per request); FT and GRACE (editor_journal_is_snapshot):
+ * (r and the keys of every layer, d + E·d_ff doubles per request); AlphaEdit: the factors, then each
+ * layer's reduced keys Uᵀk (m doubles per request); D4S-P: its log records (r and Uᵀk of every layer, d + Σ m
+ * doubles per request); FT and GRACE (editor_journal_is_snapshot):
  * a snapshot of their whole state (FT: its trained matrix and bias, d·d_ff floats; GRACE: its codebook), of
  * which only the latest is needed. Fails while an edit is incomplete. */
 int editor_journal(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
 bool editor_journal_is_snapshot(const editor *e);
 /* Into a freshly created and prepared editor of the same method, layers and model (and the same
  * covariances, templates and options): the records of every edit call in order, or a snapshot method's
- * latest alone. ROME, MEMIT and PMET make each Δ again from its factors and add it as the edit did; D4S
- * rebuilds its state from the log (d4s_from_log) and sets W = W₀ + Δ_t; so the model and the method's state
+ * latest alone. ROME, MEMIT, PMET and AlphaEdit make each Δ again from its factors and add it as the edit
+ * did (AlphaEdit also adds the keys to its cache C̃_p); D4S rebuilds its state from the log (d4s_from_log),
+ * D4S-P accumulates Ñ and S̃ from its log, and both set W = W₀ + Δ_t; so the model and the method's state
  * are bitwise the running ones on the same backend. Non-zero with a message in err on a malformed or foreign
  * record. */
 int editor_replay(editor *e, int n, const void *const *rec, const size_t *len, char *err, size_t errlen);

@@ -211,6 +211,12 @@ static void test_hparams(void) {
     REFUSED("hp_steps", write_config("hp_steps", ds, hp, NULL), hp, "num_steps");
     hp = hparams_with("file_hp_pmet_kl.json", "pmet", "\"kl_factor\": 0");
     REFUSED("hp_pmet_kl", write_config("hp_pmet_kl", ds, hp, NULL), hp, "kl_factor", "positive");
+    hp = hparams_with("file_hp_ae_lambda.json", "alphaedit", "\"mom2_update_weight\": 15000"); // AlphaEdit reads no λ
+    REFUSED("hp_ae_lambda", write_config("hp_ae_lambda", ds, hp, NULL), hp, "mom2_update_weight");
+    hp = hparams_with("file_hp_ae_tau.json", "alphaedit", "\"nullspace_threshold\": -1");
+    REFUSED("hp_ae_tau", write_config("hp_ae_tau", ds, hp, NULL), hp, "nullspace_threshold", "positive");
+    hp = hparams_with("file_hp_d4sp.json", "d4sp", "\"L2\": 0, \"mom2_update_weight\": 0");
+    REFUSED("hp_d4sp", write_config("hp_d4sp", ds, hp, NULL), hp, "L2", "singular");
 }
 
 /* every method file in configs/ still loads */
@@ -227,7 +233,7 @@ static void test_configs_load(void) {
         }
         globfree(&g);
     }
-    CHECK(n >= 36, "only %d method files found in configs/", n);
+    CHECK(n >= 56, "only %d method files found in configs/", n);
 }
 
 /* ---- the statistics and the perplexity text ---- */

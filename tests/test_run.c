@@ -163,7 +163,7 @@ static long rows_of(const char *h5, const char *path) {
     return rows;
 }
 
-static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s"};
+static const char *const METHODS[] = {"ft", "rome", "memit", "pmet", "grace", "d4s", "alphaedit", "d4sp"};
 
 /* the seed of a test's random kill points: KEDIT_KILL_SEED, or the time; printed so that a failure can be replayed */
 static void kill_seed(const char *what) {
@@ -329,6 +329,36 @@ static double value_at(const char *h5, const char *path, long k) {
     results_close(r);
     return x;
 }
+
+/* schedule.batch_size (AlphaEdit's protocol: edit calls of several requests): 7 AlphaEdit edits in calls of
+ * 3 (the last of 1) with checkpoints every 4 fall at the ends of the calls that reach 4 and 7; a run
+ * stopped after its first call (--stop-after 2 ends after the call of 3), its state written every 2 edits
+ * (so at the end of each call), resumes from edit 3 and gives the uninterrupted run's numbers */
+static void test_batches_resume(void) {
+    if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
+    static char out[1 << 16];
+    char full[600], cut[600];
+    const char *cfg = write_config("batch_full", "alphaedit", NULL, 7, 4, NULL);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"batch_size\": 3, "), "config layout");
+    snprintf(full, sizeof full, "%s/batch_full.h5", dir);
+    int rc = kedit_run_config(cfg, NULL, NULL, out, sizeof out);
+    CHECK(rc == 0, "uninterrupted run exit %d:\n%s", rc, out);
+    CHECK(rows_of(full, "/edits/edit") == 7 && rows_of(full, "/checkpoints/n_edits") == 2, "%ld rows, %ld checkpoints",
+          rows_of(full, "/edits/edit"), rows_of(full, "/checkpoints/n_edits"));
+    CHECK(value_at(full, "/checkpoints/n_edits", 0) == 6 && value_at(full, "/checkpoints/n_edits", 1) == 7,
+          "checkpoints after %g and %g edits (6 and 7 expected)", value_at(full, "/checkpoints/n_edits", 0),
+          value_at(full, "/checkpoints/n_edits", 1));
+    cfg = write_config("batch_cut", "alphaedit", NULL, 7, 4, NULL);
+    CHECK(splice_into(cfg, "\"checkpoint_every\"", "\"batch_size\": 3, \"state_every\": 2, "), "config layout");
+    snprintf(cut, sizeof cut, "%s/batch_cut.h5", dir);
+    rc = kedit_run_config(cfg, "--stop-after", "2", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "stopped after 3 edits"), "stop after the first call: exit %d:\n%s", rc, out);
+    const char *resume[] = {"run", "--resume", cut, "--progress-every", "0", NULL};
+    rc = kedit(resume, 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "after edit 3"), "resume: exit %d:\n%s", rc, out);
+    CHECK(same_results(full, cut), "resumed after the first call, the results differ from the uninterrupted run");
+}
+
 
 static bool same_bits(double a, double b) { return !memcmp(&a, &b, sizeof a); }
 
@@ -901,6 +931,7 @@ int main(void) {
     RUN(test_bf16_weights);
     RUN(test_d4s_exact_equals_incremental);
     RUN(test_kill_and_resume);
+    RUN(test_batches_resume);
     RUN(test_resume_redoes_after_state);
     RUN(test_resume_refuses_changed_inputs);
     RUN(test_resume_refuses_corrupt_state);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {&rome_ops, &memit_ops, &d4s_ops,
-                                                                &ft_ops,   &pmet_ops,  &grace_ops};
+static const edit_method_ops *const METHOD_OPS[METHOD_COUNT] = {
+    &rome_ops, &memit_ops, &d4s_ops, &ft_ops, &pmet_ops, &grace_ops, &alphaedit_ops, &d4sp_ops};
 
 editor *editor_create(model *m, const edit_hparams *h, char *err, size_t errlen) {
     for (int i = 0; i < h->n_layers; i++)
@@ -61,6 +61,7 @@ static int prepare_cov(editor *e, const editor_resources *r, char *err, size_t e
             be->copy(e->C[i], r->C[i], nn * sizeof(float));
             double eps;
             if (cov_regularise(be, e->m->cfg.d_ff, e->C[i], &eps, err, errlen)) return -1;
+            e->cov[i].eps = eps; // cov_known stays false: the statistic was given
             if (eps > 0) fprintf(stderr, "kedit: layer %d: the given C is not positive definite: added εI, ε = %.3g\n",
                                  e->hp.layers[i], eps);
         }
@@ -171,6 +172,10 @@ void editor_free(editor *e) {
     free(e->W0), free(e->C), free(e->cov), free(e->cov_known), free(e->delta), free(e->inc_fro), free(e->names), free(e->fac);
     templates_free(&e->templates);
     free(e);
+}
+
+int editor_nullspace_dim(const editor *e, int i) {
+    return i >= 0 && i < e->E && e->ops->nullspace_dim && e->priv ? e->ops->nullspace_dim(e, i) : -1;
 }
 
 const eval_hooks *editor_eval_hooks(editor *e) { return e->eval.make ? &e->eval : NULL; }

@@ -1,11 +1,11 @@
 /* The method-agnostic editing interface the runner drives: create an editor for a model and a method's
  * hyper-parameters, prepare it (context templates, covariance statistics, method state), then edit —
  * each call computes the update of the request(s) and applies it to the model — and reset to the original
- * weights W₀. All six methods are behind it (editor_impl.h's table): ROME, MEMIT, D4S and PMET write the
- * W_out matrices of their edited layers, FT-L trains one MLP matrix and its bias, GRACE leaves the weights
+ * weights W₀. All eight methods are behind it (editor_impl.h's table): ROME, MEMIT, D4S, PMET, AlphaEdit
+ * and D4S-P write the W_out matrices of their edited layers, FT-L trains one MLP matrix and its bias, GRACE leaves the weights
  * alone and adds a codebook adapter that is active in scoring through editor_eval_hooks. Sequential
- * semantics (editing-spec §3, §4, §10.3): ROME, MEMIT, PMET and FT change the current weights (W ← W + Δ),
- * D4S sets W = W₀ + Δ_t from its accumulated state, GRACE's codebook persists across edits.
+ * semantics (editing-spec §3, §4, §10.3, §11): ROME, MEMIT, PMET, AlphaEdit and FT change the current weights
+ * (W ← W + Δ), D4S and D4S-P set W = W₀ + Δ_t from their accumulated state, GRACE's codebook persists across edits.
  *
  * A run can stop and resume exactly: editor_journal gives the durable record of each edit call (a few
  * vectors per layer for the closed-form methods), and editor_replay of the records into a freshly created
@@ -56,15 +56,18 @@ void editor_free(editor *e);
 /* The durable record of the last edit call, for a resumed run (*buf malloc'd, n bytes): a header naming the
  * method, layers and model shape, each matrix's increment norm, then ROME, MEMIT and PMET: the factors of
  * each layer's Δ (delta_factors.h, n·(d + d_ff) + 1 doubles per layer); D4S: the call's records of its log
- * (r and the keys of every layer, d + E·d_ff doubles per request); FT and GRACE (editor_journal_is_snapshot):
+ * (r and the keys of every layer, d + E·d_ff doubles per request); AlphaEdit: the factors, then each
+ * layer's reduced keys Uᵀk (m doubles per request); D4S-P: its log records (r and Uᵀk of every layer, d + Σ m
+ * doubles per request); FT and GRACE (editor_journal_is_snapshot):
  * a snapshot of their whole state (FT: its trained matrix and bias, d·d_ff floats; GRACE: its codebook), of
  * which only the latest is needed. Fails while an edit is incomplete. */
 int editor_journal(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
 bool editor_journal_is_snapshot(const editor *e);
 /* Into a freshly created and prepared editor of the same method, layers and model (and the same
  * covariances, templates and options): the records of every edit call in order, or a snapshot method's
- * latest alone. ROME, MEMIT and PMET make each Δ again from its factors and add it as the edit did; D4S
- * rebuilds its state from the log (d4s_from_log) and sets W = W₀ + Δ_t; so the model and the method's state
+ * latest alone. ROME, MEMIT, PMET and AlphaEdit make each Δ again from its factors and add it as the edit
+ * did (AlphaEdit also adds the keys to its cache C̃_p); D4S rebuilds its state from the log (d4s_from_log),
+ * D4S-P accumulates Ñ and S̃ from its log, and both set W = W₀ + Δ_t; so the model and the method's state
  * are bitwise the running ones on the same backend. Non-zero with a message in err on a malformed or foreign
  * record. */
 int editor_replay(editor *e, int n, const void *const *rec, const size_t *len, char *err, size_t errlen);
@@ -85,6 +88,8 @@ const float *editor_cov(const editor *e, int i);          /* C of position i (de
 const ctx_templates *editor_templates(const editor *e);
 const cov_info *editor_cov_info(const editor *e, int i);  /* NULL where no statistic was needed or it was given */
 d4s_state *editor_d4s(editor *e);                         /* the D4S state (NULL for other methods) */
+int editor_nullspace_dim(const editor *e, int i);         /* AlphaEdit, D4S-P: m of position i's null space
+                                                           * (editing-spec §11.1); −1 for other methods */
 
 /* The matrices whose norms are recorded: W_out of each edited layer ("layer17.mlp_out"), FT's trained
  * matrix ("layer0.mlp_out" or "layer21.mlp_in"), GRACE's adapter ("layer35.grace") */

@@ -4,6 +4,7 @@
 #include "editor_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #define Z_STOP_LOSS 5e-2f /* compute_z ends once the loss is below this (the references' constant) */
 
@@ -53,4 +54,16 @@ void editor_weight_norms(const backend *be, const float *w, const float *w0, int
     out->inc_fro = inc_fro;
     out->w_l1_mean = be->sum_abs(w, n) / (double)n;          // ‖W‖₁/numel
     out->codebook_size = out->values_norm = NAN;
+}
+
+int editor_nullspace(editor *e, int i, nullspace *ns, char *err, size_t errlen) {
+    char msg[384];
+    if (nullspace_get(e->m->be, e->m->cfg.d_ff, e->C[i], e->cov[i].eps, e->hp.nullspace_threshold, e->hp.layers[i], ns,
+                      msg, sizeof msg)) {
+        snprintf(err, errlen, "%s: %s", method_name(e->hp.method), msg);
+        return -1;
+    }
+    fprintf(stderr, "kedit: %s layer %d: null space of C below τ = %g: m = %d of %d\n", method_name(e->hp.method),
+            e->hp.layers[i], e->hp.nullspace_threshold, ns->m, e->m->cfg.d_ff);
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include "edit_report.h"
 #include "eval_hooks.h"
 #include "hparams.h"
+#include "nullspace.h"
 #include "phase_clock.h"
 #include "prompts.h"
 #include "templates.h"
@@ -30,13 +31,18 @@ typedef struct edit_method_ops {
      * for the methods that edit no W_out); NULL: none */
     int (*save)(const editor *e, void **buf, size_t *n, char *err, size_t errlen);
     int (*load)(editor *e, const void *buf, size_t n, char *err, size_t errlen);
-    /* the method's own part of editor_journal's record (D4S: the call's log records) and the replay of the
-     * parts of every record in order; NULL: ROME, MEMIT and PMET, whose part is the editor's factors */
+    /* the method's own part of editor_journal's record (D4S, D4S-P: the call's log records; AlphaEdit: the
+     * reduced keys of its cache) and the replay of the parts of every record in order; NULL: ROME, MEMIT
+     * and PMET, whose part is the editor's factors */
     int (*journal)(const editor *e, blob *b, char *err, size_t errlen);
     int (*replay)(editor *e, int n, blob_reader *parts, char *err, size_t errlen);
     /* norms of matrix i for methods whose matrix is not W_out of an edited layer (FT, GRACE); NULL: the
      * editor's W_out against W₀ */
     int (*norms)(const editor *e, int i, layer_norms *out);
+    /* m of edited position i's null space (AlphaEdit, D4S-P); NULL: the method has none */
+    int (*nullspace_dim)(const editor *e, int i);
+    bool journal_factors; /* editor_journal's record holds the factors of each Δ (ROME, MEMIT, PMET, AlphaEdit),
+                           * followed by the method's own part where it has one (AlphaEdit: its reduced keys) */
     bool needs_cov;   /* λC for every edited layer (ROME: only with mom2_adjustment) */
     bool edits_w_out; /* W_out of the edited layers: the editor keeps W₀ and Δ and restores them */
 } edit_method_ops;
@@ -58,13 +64,22 @@ struct editor {
     delta_factors *fac; /* E: the factors of the last edit call's Δ (ROME, MEMIT, PMET; n 0 otherwise) */
     double *inc_fro;  /* E: ‖ΔW‖_F of the last edit call, per matrix */
     char (*names)[EDITOR_NAME_LEN]; /* E matrix names */
-    void *priv;       /* the method's own state: d4s_state (D4S), ft_state (FT), grace_state (GRACE) */
+    void *priv;       /* the method's own state: d4s_state (D4S), ft_state (FT), grace_state (GRACE),
+                       * alphaedit_state (AlphaEdit), d4sp_state (D4S-P) */
     eval_hooks eval;  /* the adapter's scoring hooks (GRACE), make NULL otherwise */
     phase_clock clock; /* phases of the edit call in progress */
     bool prepared;
 };
 
-extern const edit_method_ops rome_ops, memit_ops, d4s_ops, ft_ops, pmet_ops, grace_ops;
+extern const edit_method_ops rome_ops, memit_ops, d4s_ops, ft_ops, pmet_ops, grace_ops, alphaedit_ops, d4sp_ops;
+
+/* the solve of one layer in MEMIT's edit loop: from the n keys K (n × d_ff) and residuals R (n × d) of
+ * edited position i, e->delta[i] and e->fac[i] */
+typedef int (*layer_solve_fn)(editor *e, int i, int n, const double *K, const double *R, char *err, size_t errlen);
+/* MEMIT's edit loop (editing-spec §3; AlphaEdit's, §11.2): z_j on the current model, then per edited layer
+ * upwards the keys K and residuals R = Z − H_L measured on the current model, solve, W ← W + Δ */
+int memit_edit_layers(editor *e, const edit_prompts *p, int n, edit_outcome *out, layer_solve_fn solve, char *err,
+                      size_t errlen);
 
 /* entries of one edited W_out, d·d_ff */
 static inline size_t editor_w_elems(const editor *e) { return (size_t)e->m->cfg.d * e->m->cfg.d_ff; }
@@ -74,6 +89,9 @@ static inline float *editor_w_out(const editor *e, int i) { return e->m->layers[
 
 /* charges the wall time since the previous mark (or the start of the edit call) to phase ph */
 void editor_mark(editor *e, edit_phase ph);
+
+/* the null space of edited position i's C (nullspace.h) with the hyper-parameters' τ, logged with its m */
+int editor_nullspace(editor *e, int i, nullspace *ns, char *err, size_t errlen);
 
 /* compute_z settings of the editor's hyper-parameters at site (block output or W_out output) of layer */
 z_opts editor_z_opts(const editor *e, site_kind site, int layer);

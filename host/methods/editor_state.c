@@ -1,7 +1,8 @@
 /* editor_journal / editor_replay: a fixed header naming the method, layers and model shape, each matrix's
  * last increment norm, then the method's part with its length: ROME, MEMIT and PMET the factors of each
- * layer's Δ (n, α, U, V), D4S its log records of the call (ops->journal), FT and GRACE a snapshot of
- * their state (ops->save). Host byte order (blob.h): a record resumes on the machine type that wrote it. */
+ * layer's Δ (n, α, U, V), D4S and D4S-P their log records of the call (ops->journal), AlphaEdit both
+ * (the factors, then its reduced keys), FT and GRACE a snapshot of their state (ops->save). Host byte
+ * order (blob.h): a record resumes on the machine type that wrote it. */
 #include "blob.h"
 #include "editor.h"
 #include "editor_impl.h"
@@ -16,7 +17,7 @@ typedef struct journal_header {
 } journal_header;
 
 /* the record's kind: the editor's factors, the method's own journal, or a snapshot */
-static bool uses_factors(const editor *e) { return e->ops->edits_w_out && !e->ops->journal; }
+static bool uses_factors(const editor *e) { return e->ops->journal_factors; }
 bool editor_journal_is_snapshot(const editor *e) { return !e->ops->edits_w_out; }
 
 static void put_factors(const editor *e, blob *b) {
@@ -39,8 +40,11 @@ int editor_journal(const editor *e, void **buf, size_t *n, char *err, size_t err
     }
     blob own = {0};
     if (uses_factors(e)) put_factors(e, &own);
-    else if (e->ops->journal && e->ops->journal(e, &own, err, errlen)) return -1;
-    else if (!e->ops->journal && e->ops->save) {
+    if (e->ops->journal && e->ops->journal(e, &own, err, errlen)) {
+        free(own.p);
+        return -1;
+    }
+    if (!uses_factors(e) && !e->ops->journal && e->ops->save) {
         void *p = NULL;
         size_t k = 0;
         if (e->ops->save(e, &p, &k, err, errlen)) return -1;
@@ -123,7 +127,7 @@ static int replay_factors(editor *e, int k, blob_reader *r, char *err, size_t er
         editor_add_delta(e, i);
         delta_factors_free(&x);
     }
-    if (r->at != r->len) {
+    if (!e->ops->replay && r->at != r->len) { // else the method's part follows
         snprintf(err, errlen, "%s: record %d has %zu bytes after its factors", method_name(e->hp.method), k,
                  r->len - r->at);
         return -1;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const METHOD_NAMES[METHOD_COUNT] = {"ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE"};
+static const char *const METHOD_NAMES[METHOD_COUNT] = {"ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE",
+                                                               "AlphaEdit", "D4S-P"};
 
 const char *method_name(edit_method m) { return (unsigned)m < METHOD_COUNT ? METHOD_NAMES[m] : "?"; }
 
@@ -24,6 +25,8 @@ static const char *unknown_field(const cJSON *root, edit_method m) {
         [METHOD_PMET] = {"mom2_update_weight", "nll_loss_factor"},
         [METHOD_FT] = {"rewrite_module_tmp", "num_steps", "lr", "weight_decay", "norm_constraint",
                        "objective_optimization", "stop_loss"},
+        [METHOD_ALPHAEDIT] = {"L2", "nullspace_threshold"},
+        [METHOD_D4SP] = {"mom2_update_weight", "L2", "nullspace_threshold"},
         [METHOD_GRACE] = {"inner_params", "edit_lr", "n_iter", "eps", "dist_fn", "val_init", "eps_expand",
                           "replacement", "val_train", "seed", "scoring"},
     };
@@ -50,6 +53,27 @@ static int num(const cJSON *root, const char *field, double *out, const char **p
     return 0;
 }
 
+/* a number ≥ 0 that may be absent (def) */
+static int num0(const cJSON *root, const char *field, double def, double *out, const char **problem,
+                const char **which) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    if (v && (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))) {
+        *problem = "is not a number ≥ 0";
+        *which = field;
+        return -1;
+    }
+    *out = v ? v->valuedouble : def;
+    return 0;
+}
+
+/* AlphaEdit: τ > 0 and α = L2 > 0 (required); D4S-P: τ > 0 required, α ≥ 0 and μ ≥ 0 optional (10, 0;
+ * editing-spec §11.6) */
+static int nullspace_fields(const cJSON *root, edit_hparams *h, const char **problem, const char **which) {
+    if (num(root, "nullspace_threshold", &h->nullspace_threshold, problem, which)) return -1;
+    if (h->method == METHOD_ALPHAEDIT) return num(root, "L2", &h->l2, problem, which);
+    return num0(root, "L2", 10, &h->l2, problem, which) || num0(root, "mom2_update_weight", 0, &h->lambda, problem, which);
+}
+
 int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
     memset(h, 0, sizeof *h);
     char *buf = file_read_all(path, NULL);
@@ -65,7 +89,8 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         int k = -1;
         for (int i = 0; cJSON_IsString(method) && i < METHOD_COUNT; i++)
             if (!strcmp(method->valuestring, METHOD_NAMES[i])) k = i;
-        if (k < 0) problem = "is not \"ROME\", \"MEMIT\", \"D4S\", \"FT\", \"PMET\" or \"GRACE\"", which = "method";
+        if (k < 0) problem = "is not \"ROME\", \"MEMIT\", \"D4S\", \"FT\", \"PMET\", \"GRACE\", \"AlphaEdit\" or \"D4S-P\"",
+            which = "method";
         else h->method = (edit_method)k;
     }
     const char *unknown = problem ? NULL : unknown_field(root, h->method);
@@ -99,8 +124,12 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen) {
         if (!problem && !num(root, "v_weight_decay", &v, &problem, &which)) h->v_weight_decay = (float)v;
         if (!problem && !num(root, "kl_factor", &v, &problem, &which)) h->kl_factor = (float)v;
         if (!problem && !num(root, "clamp_norm_factor", &v, &problem, &which)) h->clamp_norm_factor = (float)v;
-        if (!problem && h->method != METHOD_ROME) num(root, "mom2_update_weight", &h->lambda, &problem, &which);
+        bool needs_lambda = h->method != METHOD_ROME && h->method != METHOD_ALPHAEDIT && h->method != METHOD_D4SP;
+        if (!problem && needs_lambda) num(root, "mom2_update_weight", &h->lambda, &problem, &which);
     }
+    if (!problem && (h->method == METHOD_ALPHAEDIT || h->method == METHOD_D4SP) &&
+        nullspace_fields(root, h, &problem, &which) == 0 && h->method == METHOD_D4SP && !(h->lambda > 0 || h->l2 > 0))
+        problem = "and \"mom2_update_weight\" are both 0: A = S̃ + μΛ + αI is singular before m edits", which = "L2";
     h->nll_loss_factor = 1;
     if (!problem && h->method == METHOD_PMET && cJSON_GetObjectItemCaseSensitive(root, "nll_loss_factor") &&
         !num(root, "nll_loss_factor", &v, &problem, &which))

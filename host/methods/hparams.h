@@ -20,6 +20,8 @@ typedef enum {
     METHOD_FT = 3,
     METHOD_PMET = 4,
     METHOD_GRACE = 5,
+    METHOD_ALPHAEDIT = 6,
+    METHOD_D4SP = 7,
     METHOD_COUNT
 } edit_method;
 
@@ -27,7 +29,9 @@ typedef struct edit_hparams {
     edit_method method;
     int n_layers;
     int layers[HP_MAX_LAYERS];  /* edited layers, ascending; the last is L (the z layer) */
-    double lambda;              /* mom2_update_weight (MEMIT, D4S, PMET) */
+    double lambda;              /* mom2_update_weight (MEMIT, D4S, PMET; D4S-P: μ, optional, 0) */
+    double l2;                  /* L2: the ridge α (AlphaEdit, D4S-P; editing-spec §11.2, §11.6) */
+    double nullspace_threshold; /* τ: C's eigenvectors with eigenvalue < τ span P (AlphaEdit, D4S-P; §11.1) */
     int v_num_grad_steps;       /* compute_z / PMET's target vectors (ROME, MEMIT, D4S, PMET) */
     float v_lr, v_weight_decay, kl_factor, clamp_norm_factor;
     float nll_loss_factor;      /* PMET's nll_factor (optional, 1) */
@@ -50,7 +54,7 @@ int hparams_load(const char *path, edit_hparams *h, char *err, size_t errlen);
  * the file (path) and field in err */
 int hparams_check_model(const edit_hparams *h, const char *path, int n_layer, char *err, size_t errlen);
 
-/* the method's name ("ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE") */
+/* the method's name ("ROME", "MEMIT", "D4S", "FT", "PMET", "GRACE", "AlphaEdit", "D4S-P") */
 const char *method_name(edit_method m);
 
 #endif

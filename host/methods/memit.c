@@ -37,11 +37,13 @@ int memit_delta(const backend *be, int d, int d_ff, int n, const double *K, cons
     return rc ? -1 : 0;
 }
 
-/* ---- the MEMIT edit behind editor.h: z on the current model, then layer by layer keys on the current
- * model (lower layers already updated), residuals re-measured, Δ added in place ---- */
+/* ---- MEMIT's edit loop, and the MEMIT edit behind editor.h: z on the current model, then layer by layer
+ * keys on the current model (lower layers already updated), residuals re-measured, Δ added in place ---- */
 
-static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+int memit_edit_layers(editor *e, const edit_prompts *p, int n, edit_outcome *out, layer_solve_fn solve, char *err,
+                      size_t errlen) {
     model *m = e->m;
+    const char *name = method_name(e->hp.method);
     int E = e->E, L = e->hp.layers[E - 1], d = m->cfg.d, f = m->cfg.d_ff;
     float *z = malloc((size_t)n * d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
     float *h = malloc((size_t)d * sizeof(float));
@@ -51,7 +53,7 @@ static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out
     for (int j = 0; j < n && !rc; j++) { // z_j = z₀ + δ at block L
         z_result zr;
         float *zj = z + (size_t)j * d;
-        if ((rc = compute_z(m, &p[j], &zo, zj, delta, &zr))) snprintf(err, errlen, "MEMIT: compute_z failed");
+        if ((rc = compute_z(m, &p[j], &zo, zj, delta, &zr))) snprintf(err, errlen, "%s: compute_z failed", name);
         for (int c = 0; c < d; c++) zj[c] += delta[c];
         out[j] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
                                 .loss_final = zr.loss_final, .z_passes = zr.passes};
@@ -64,10 +66,9 @@ static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out
             rc = keys_mean(m, &p[j], e->hp.layers[i], K + (size_t)j * f) || capture_bare(m, &p[j], 1, &site, &L, outs);
             for (int c = 0; c < d; c++) R[(size_t)j * d + c] = (double)z[(size_t)j * d + c] - h[c]; // R = Z − H_L
         }
-        if (rc) snprintf(err, errlen, "MEMIT: the key/residual forward at layer %d failed", e->hp.layers[i]);
+        if (rc) snprintf(err, errlen, "%s: the key/residual forward at layer %d failed", name, e->hp.layers[i]);
         editor_mark(e, PHASE_KEYS);
-        if (!rc) rc = memit_delta(m->be, d, f, n, K, R, e->C[i], e->hp.lambda, (double)(E - i), e->delta[i], &e->fac[i],
-                                      err, errlen);
+        if (!rc) rc = solve(e, i, n, K, R, err, errlen);
         editor_mark(e, PHASE_SOLVE);
         if (!rc) editor_add_delta(e, i);
         editor_mark(e, PHASE_APPLY);
@@ -76,4 +77,13 @@ static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out
     return rc;
 }
 
-const edit_method_ops memit_ops = {.edit = memit_edit, .needs_cov = true, .edits_w_out = true};
+static int memit_solve(editor *e, int i, int n, const double *K, const double *R, char *err, size_t errlen) {
+    return memit_delta(e->m->be, e->m->cfg.d, e->m->cfg.d_ff, n, K, R, e->C[i], e->hp.lambda, (double)(e->E - i),
+                       e->delta[i], &e->fac[i], err, errlen);
+}
+
+static int memit_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
+    return memit_edit_layers(e, p, n, out, memit_solve, err, errlen);
+}
+
+const edit_method_ops memit_ops = {.edit = memit_edit, .journal_factors = true, .needs_cov = true, .edits_w_out = true};

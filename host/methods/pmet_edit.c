@@ -26,4 +26,4 @@ static int pmet_method_edit(editor *e, const edit_prompts *p, int n, edit_outcom
     return rc;
 }
 
-const edit_method_ops pmet_ops = {.edit = pmet_method_edit, .needs_cov = true, .edits_w_out = true};
+const edit_method_ops pmet_ops = {.edit = pmet_method_edit, .journal_factors = true, .needs_cov = true, .edits_w_out = true};

@@ -101,4 +101,4 @@ static int rome_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out,
     return rc;
 }
 
-const edit_method_ops rome_ops = {.edit = rome_edit, .needs_cov = false, .edits_w_out = true};
+const edit_method_ops rome_ops = {.edit = rome_edit, .journal_factors = true, .needs_cov = false, .edits_w_out = true};

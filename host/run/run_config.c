@@ -162,9 +162,10 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
         c->ds.skip_invalid = inv && !strcmp(inv, "skip");
         free(inv);
     }
+    c->batch_size = 1;
     cJSON *sc = obj_field(&r, j, "schedule", "schedule");
     if (sc) {
-        static const char *const known[] = {"mode", "evaluate", "checkpoint_every", "state_every", NULL};
+        static const char *const known[] = {"mode", "evaluate", "checkpoint_every", "state_every", "batch_size", NULL};
         reject_unknown(&r, sc, known, "schedule.");
         char *ev = str_field(&r, sc, "evaluate", "schedule.evaluate", "each", false);
         if (ev && strcmp(ev, "each") && strcmp(ev, "end_only")) fail(&r, "schedule.evaluate", "expected \"each\" or \"end_only\"");
@@ -179,6 +180,10 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
         free(mode);
         c->checkpoint_every = (int)num_field(&r, sc, "checkpoint_every", "schedule.checkpoint_every", 100, 1, 1e9, true);
         c->state_every = (int)num_field(&r, sc, "state_every", "schedule.state_every", 1, 1, 1e9, true);
+        if (cJSON_GetObjectItemCaseSensitive(sc, "batch_size")) // absent stays absent: older runs' configurations resume
+            c->batch_size = (int)num_field(&r, sc, "batch_size", "schedule.batch_size", 1, 1, 1e6, true);
+        if (c->batch_size > 1 && c->mode == EDITS_INDEPENDENT)
+            fail(&r, "schedule.batch_size", "independent edits are made one at a time (batch_size 1)");
     }
     cJSON *st = obj_field(&r, j, "stats", "stats");
     if (st) {

@@ -29,6 +29,9 @@ typedef struct run_config {
     dataset_opts ds;        /* format, protocol, selection, invalid-record policy */
     eval_schedule schedule; /* each: evaluate edit i right after edit i; end_only: only at checkpoints */
     edit_mode mode;         /* independent: a checkpoint row holds each edit's scores right after it */
+    int batch_size;         /* requests per edit call (AlphaEdit's protocol: 100); checkpoints and state writes
+                             * fall at the end of the batch that reaches their multiple (absent: 1, not
+                             * written into the resolved configuration) */
     int checkpoint_every;   /* re-evaluate all edits so far every K edits (and always after the last) */
     int state_every;        /* write the resume state every K edits (and after the last); a resumed run
                              * redoes the edits made after the last state written */

@@ -216,18 +216,19 @@ static void *read_record(run_state *s, long t, size_t *len, char *err, size_t er
     return buf;
 }
 
-int run_state_read(run_state *s, long t, bool snapshot, int *n_rec, void ***recs, size_t **lens, char *err,
+int run_state_read(run_state *s, long t, int batch, bool snapshot, int *n_rec, void ***recs, size_t **lens, char *err,
                    size_t errlen) {
-    long first = snapshot ? t : 1, n = t - first + 1;
+    long n = snapshot ? 1 : (t + batch - 1) / batch; // the calls' ends: min(k·batch, t)
     *n_rec = 0;
     *recs = calloc((size_t)(n > 0 ? n : 1), sizeof **recs);
     *lens = calloc((size_t)(n > 0 ? n : 1), sizeof **lens);
     for (long i = 0; i < n; i++) {
-        if (!has(s, first + i)) {
-            snprintf(err, errlen, "%s: the state of edit %ld is missing", s->dir, first + i);
+        long at = snapshot || (i + 1) * batch > t ? t : (i + 1) * batch;
+        if (!has(s, at)) {
+            snprintf(err, errlen, "%s: the state of edit %ld is missing", s->dir, at);
             return -1;
         }
-        if (!((*recs)[i] = read_record(s, first + i, &(*lens)[i], err, errlen))) return -1;
+        if (!((*recs)[i] = read_record(s, at, &(*lens)[i], err, errlen))) return -1;
         *n_rec = (int)(i + 1);
     }
     return 0;

@@ -27,9 +27,10 @@ void run_state_close(run_state *s);
 int run_state_write(run_state *s, long t, const void *rec, size_t n, bool snapshot, char *err, size_t errlen);
 /* the largest edit count with a record (0: none) */
 long run_state_last(const run_state *s);
-/* Reads and checks the records that resume at edit count t: records 1 … t in order, or the snapshot t
- * alone. *recs (*n_rec of them, each malloc'd, in a malloc'd array) and *lens malloc'd. */
-int run_state_read(run_state *s, long t, bool snapshot, int *n_rec, void ***recs, size_t **lens, char *err,
+/* Reads and checks the records that resume at edit count t: those of the edit calls of `batch` edits each,
+ * at counts batch, 2·batch, … and t (1 … t in order for batch 1), or the snapshot t alone. *recs (*n_rec
+ * of them, each malloc'd, in a malloc'd array) and *lens malloc'd. */
+int run_state_read(run_state *s, long t, int batch, bool snapshot, int *n_rec, void ***recs, size_t **lens, char *err,
                    size_t errlen);
 /* removes the records after edit count t */
 int run_state_drop_after(run_state *s, long t, char *err, size_t errlen);

@@ -38,9 +38,11 @@ typedef struct run {
     editor *ed;
     progress pr;
     long done;                 /* edits already made (and in the results file) */
-    void **pending;            /* records of the edits since the last state write (state_every > 1) */
+    void **pending;            /* records of the edit calls since the last state write (state_every > 1) */
     size_t *pending_len;
+    long *pending_at;          /* the edit count after each of those calls */
     int n_pending;
+    long saved;                /* the edit count of the last state written */
     int *ppl_ids;              /* held-out text for the perplexity, n_ppl tokens */
     long n_ppl;
     double ppl0;               /* perplexity of the unedited model (NaN without a text) */
@@ -62,6 +64,8 @@ static double state_bytes(const model *m, const edit_hparams *h) {
     double bytes = E * d * f * (4 + 8) + E * f * f * 4; // W₀ copies (float32) and the last Δ (float64), C
     if (h->method == METHOD_D4S) bytes += E * (f * f * 8 + d * f * 8);
     else bytes += E * f * f * 8; // the float64 system of one solve
+    if (h->method == METHOD_ALPHAEDIT || h->method == METHOD_D4SP) // at most (m ≤ d_ff): U and C̃_p or S̃ (+ Ñ)
+        bytes += E * (2 * f * f * 8 + (h->method == METHOD_D4SP ? d * f * 8 : 0));
     return bytes;
 }
 
@@ -294,6 +298,19 @@ static int record_templates(run *r) {
     return 0;
 }
 
+/* AlphaEdit and D4S-P: τ and the null-space dimension m of every edited layer (editing-spec §11.1, §11.7),
+ * as root attributes nullspace_threshold and nullspace_m.layer<l> */
+static int record_nullspace(run *r) {
+    for (int i = 0; !r->o->resume && i < editor_n_layers(r->ed) && editor_nullspace_dim(r->ed, i) >= 0; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "nullspace_m.layer%d", editor_layer(r->ed, i));
+        if ((i == 0 && results_set_attr_double(r->res, "nullspace_threshold", r->hp.nullspace_threshold)) ||
+            results_set_attr_double(r->res, name, editor_nullspace_dim(r->ed, i)))
+            FAIL(r, "%s", results_error(r->res));
+    }
+    return 0;
+}
+
 /* ---- the durable state (run/run_state.h): the record of every edit call, or a snapshot ---- */
 
 /* a fresh run: the digests (with the statistics) recorded and the file published under its name; a
@@ -322,11 +339,13 @@ static bool state_is_snapshot(const run *r) {
     return r->c->mode == EDITS_INDEPENDENT || editor_journal_is_snapshot(r->ed);
 }
 
-/* the journal of the edit just made, kept until the next state write */
-static int keep_record(run *r) {
+/* the journal of the edit call just made (ending at edit count n), kept until the next state write */
+static int keep_record(run *r, long n) {
     if (state_is_snapshot(r)) return 0; // taken at the state write
     r->pending = realloc(r->pending, (size_t)(r->n_pending + 1) * sizeof *r->pending);
     r->pending_len = realloc(r->pending_len, (size_t)(r->n_pending + 1) * sizeof *r->pending_len);
+    r->pending_at = realloc(r->pending_at, (size_t)(r->n_pending + 1) * sizeof *r->pending_at);
+    r->pending_at[r->n_pending] = n;
     if (editor_journal(r->ed, &r->pending[r->n_pending], &r->pending_len[r->n_pending], r->err, sizeof r->err))
         return -1;
     r->n_pending++;
@@ -338,7 +357,7 @@ static void drop_pending(run *r) {
     r->n_pending = 0;
 }
 
-/* writes the records of edits n − n_pending + 1 … n (or the snapshot of edit n) */
+/* writes the records of the edit calls since the last write (or the snapshot of edit n) */
 static int save_state(run *r, long n) {
     int rc = 0;
     if (r->c->mode == EDITS_INDEPENDENT) // the model is W₀ after every edit: the state is the count alone
@@ -351,9 +370,9 @@ static int save_state(run *r, long n) {
         if (!rc) free(rec);
     }
     for (int k = 0; k < r->n_pending && !rc; k++)
-        rc = run_state_write(r->st, n - r->n_pending + 1 + k, r->pending[k], r->pending_len[k], false, r->err,
-                             sizeof r->err);
+        rc = run_state_write(r->st, r->pending_at[k], r->pending[k], r->pending_len[k], false, r->err, sizeof r->err);
     drop_pending(r);
+    if (!rc) r->saved = n;
     return rc ? -1 : 0;
 }
 
@@ -402,12 +421,12 @@ static int resume_state(run *r) {
     if (t < (long)flushed)
         printf("%s: %ld edits were flushed after its last resume state; they are made again\n", r->path,
                (long)flushed - t);
-    r->done = t;
+    r->done = r->saved = t;
     if (t == 0 || r->c->mode == EDITS_INDEPENDENT) return 0; // independent edits: nothing to replay onto W₀
     int n = 0;
     void **recs = NULL;
     size_t *lens = NULL;
-    int rc = run_state_read(r->st, t, snapshot, &n, &recs, &lens, r->err, sizeof r->err);
+    int rc = run_state_read(r->st, t, r->c->batch_size, snapshot, &n, &recs, &lens, r->err, sizeof r->err);
     if (!rc) rc = editor_replay(r->ed, n, (const void *const *)recs, lens, r->err, sizeof r->err);
     for (int k = 0; k < n; k++) free(recs[k]);
     free(recs);
@@ -476,49 +495,60 @@ static int checkpoint(run *r, long n, double t_start) {
     return rc;
 }
 
-static int edit_one(run *r, long i, double t_start) {
-    const edit_record *q = &r->ds.req[i];
-    edit_request req = {q->prompt_template, q->subject, q->target_new};
-    edit_outcome out;
+/* whether the edit count went from n − nb to n past a multiple of every (or reached the last edit) */
+static bool reached(const run *r, long n, int nb, int every) { return n / every > (n - nb) / every || n == r->ds.n; }
+
+/* requests i … i+nb−1 as one edit call (schedule.batch_size): each scored before and right after the call
+ * (evaluate "each"), one row and one set of norms per request (the call's: its requests share them) */
+static int edit_batch(run *r, long i, int nb, double t_start) {
+    edit_request *req = malloc((size_t)nb * sizeof *req);
+    edit_outcome *out = malloc((size_t)nb * sizeof *out);
+    request_scores *before = malloc((size_t)nb * sizeof *before), *after = malloc((size_t)nb * sizeof *after);
+    for (int j = 0; j < nb; j++) {
+        const edit_record *q = &r->ds.req[i + j];
+        req[j] = (edit_request){q->prompt_template, q->subject, q->target_new};
+    }
     bool each = r->c->schedule == EVAL_EACH;
-    request_scores s;
-    double t0 = progress_now(), t_before = 0;
-    if (each) { // the live model's target probability before the edit: what this edit has to change
-        if (eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), (int)i, 1, r->c->eval_batch, &s, r->err,
-                              sizeof r->err))
-            return -1;
-        t_before = progress_now() - t0;
+    double t0 = progress_now(), t_eval = 0;
+    const struct eval_hooks *hooks = editor_eval_hooks(r->ed);
+    // the live model's target probability before the edit: what this edit has to change
+    int rc = each && eval_score_hooked(&r->es, &r->m, hooks, (int)i, nb, r->c->eval_batch, before, r->err, sizeof r->err);
+    t_eval = progress_now() - t0;
+    if (!rc) rc = editor_edit(r->ed, req, nb, out, r->err, sizeof r->err);
+    t0 = progress_now();
+    if (!rc && each)
+        rc = eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), (int)i, nb, r->c->eval_batch, after, r->err,
+                               sizeof r->err);
+    t_eval += progress_now() - t0;
+    for (int j = 0; !rc && j < nb; j++) {
+        edit_row row = {.edit = i + j, .case_id = r->ds.req[i + j].case_id, .target_prob_pre = r->prob_pre[i + j],
+                        .t_z = out[j].t_z, .t_keys = out[j].t_keys, .t_solve = out[j].t_solve, .t_apply = out[j].t_apply,
+                        .efficacy = NAN, .paraphrase = NAN, .specificity = NAN, .target_prob_before = NAN,
+                        .target_prob_post = NAN, .peak_rss = peak_rss_bytes()};
+        if (each) {
+            row.efficacy = after[j].efficacy, row.paraphrase = after[j].paraphrase, row.specificity = after[j].specificity;
+            row.target_prob_before = before[j].target_prob, row.target_prob_post = after[j].target_prob;
+            row.t_eval = t_eval / nb;
+        }
+        if (results_append_edit(r->res, &row)) rc = -1, snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
+        else rc = record_norms(r, i + j);
     }
-    if (editor_edit(r->ed, &req, 1, &out, r->err, sizeof r->err)) return -1;
-    edit_row row = {.edit = i, .case_id = q->case_id, .target_prob_pre = r->prob_pre[i], .t_z = out.t_z,
-                    .t_keys = out.t_keys, .t_solve = out.t_solve, .t_apply = out.t_apply,
-                    .efficacy = NAN, .paraphrase = NAN, .specificity = NAN,
-                    .target_prob_before = each ? s.target_prob : NAN, .target_prob_post = NAN};
-    if (each) {
-        t0 = progress_now();
-        if (eval_score_hooked(&r->es, &r->m, editor_eval_hooks(r->ed), (int)i, 1, r->c->eval_batch, &s, r->err,
-                              sizeof r->err))
-            return -1;
-        row.efficacy = s.efficacy, row.paraphrase = s.paraphrase, row.specificity = s.specificity;
-        row.target_prob_post = s.target_prob;
-        row.t_eval = t_before + progress_now() - t0;
-    }
-    row.peak_rss = peak_rss_bytes();
-    if (results_append_edit(r->res, &row)) FAIL(r, "%s", results_error(r->res));
-    if (record_norms(r, i)) return -1;
+    double last_eff = each && !rc ? after[nb - 1].efficacy : NAN;
+    free(req), free(out), free(before), free(after);
+    if (rc) return -1;
     if (r->c->mode == EDITS_INDEPENDENT && editor_reset(r->ed, r->err, sizeof r->err)) return -1; // back to W₀
-    long n = i + 1;
-    if ((n % r->c->checkpoint_every == 0 || n == r->ds.n) && checkpoint(r, n, t_start)) return -1;
-    if (keep_record(r)) return -1;
+    long n = i + nb;
+    if (reached(r, n, nb, r->c->checkpoint_every) && checkpoint(r, n, t_start)) return -1;
+    if (keep_record(r, n)) return -1;
     if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res)); // the rows first: a state is never ahead
-    if ((n % r->c->state_every == 0 || n == r->ds.n) && save_state(r, n)) return -1;
-    progress_edit(&r->pr, n, row.efficacy);
+    if (reached(r, n, nb, r->c->state_every) && save_state(r, n)) return -1;
+    progress_edit(&r->pr, n, last_eff);
     return 0;
 }
 
 /* a signal (run/interrupt.h) stopped the run after edit n: the resume state of edit n unless edit n wrote it */
 static int save_interrupted(run *r, long n) {
-    if (n > r->done && n % r->c->state_every != 0) {
+    if (n > r->saved) {
         if (save_state(r, n)) return -1;
         if (results_flush(r->res)) FAIL(r, "%s", results_error(r->res));
     }
@@ -537,6 +567,7 @@ static void run_free(run *r, bool failed) {
     drop_pending(r);
     free(r->pending);
     free(r->pending_len);
+    free(r->pending_at);
     cJSON_Delete(r->digests);
     cJSON_Delete(r->digest_paths);
     eval_set_free(&r->es);
@@ -553,7 +584,7 @@ int run_execute(run_config *c, const run_opts *o) {
     // every input is read and checked before the results file is created (validate_inputs); a signal is acted
     // on between the phases (and within the covariance pass)
     int rc = load_inputs(&r) || interrupt_signal() || validate_inputs(&r) || interrupt_signal() || open_results(&r) ||
-             record_templates(&r) || evaluate_unedited(&r) || interrupt_signal() || start_or_verify(&r) ||
+             record_templates(&r) || record_nullspace(&r) || evaluate_unedited(&r) || interrupt_signal() || start_or_verify(&r) ||
              (o->resume && resume_state(&r));
     if (!rc && o->resume) printf("resuming %s after edit %ld of %d\n", o->resume, r.done, r.ds.n);
     if (!rc) {
@@ -561,10 +592,13 @@ int run_execute(run_config *c, const run_opts *o) {
         if (o->progress_every >= 0) r.pr.interval = o->progress_every;
         long stop = o->stop_after > 0 ? r.done + o->stop_after : r.ds.n;
         long i = r.done;
-        while (!rc && i < r.ds.n && i < stop && !interrupt_signal()) rc = edit_one(&r, i++, t_start);
+        for (int nb; !rc && i < r.ds.n && i < stop && !interrupt_signal(); i += nb) {
+            nb = (int)(r.ds.n - i < r.c->batch_size ? r.ds.n - i : r.c->batch_size);
+            rc = edit_batch(&r, i, nb, t_start);
+        }
         progress_finish(&r.pr);
         if (!rc && i < r.ds.n && interrupt_signal()) rc = save_interrupted(&r, i);
-        else if (!rc && stop < r.ds.n) rc = 2; // stopped on request: the file stays "running"
+        else if (!rc && i < r.ds.n) rc = 2; // stopped on request: the file stays "running"
     } else if (interrupt_signal()) rc = EXIT_INTERRUPTED; // stopped before the edits (a covariance pass saved its sums)
     if (!rc && results_mark_complete(r.res)) rc = -1, snprintf(r.err, sizeof r.err, "%s", results_error(r.res));
     if (!rc && o->save_model && model_save_hf(&r.m, c->model_path, c->tokenizer_path, o->save_model, r.err, sizeof r.err))

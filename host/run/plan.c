@@ -28,17 +28,17 @@ static double block_params(const model_config *c, int top) {
 
 /* Device bytes of one transformer_forward (fwd_state: the activations of the `kept` blocks the backward
  * needs, or of one block reused by all when none is kept, their residual streams, and the logits) over B
- * sequences padded to T tokens with n_logit logit rows; with_grad adds the logits' gradient
- * (transformer_loss) and one block's backward buffers. */
-static double forward_bytes(const model_config *c, int B, int T, int kept, int n_logit, bool with_grad) {
+ * sequences padded to T tokens with n_logit logit rows; loss adds the logits' gradient (transformer_loss),
+ * backward one block's backward buffers. */
+static double forward_bytes(const model_config *c, int B, int T, int kept, int n_logit, bool loss, bool backward) {
     double R = (double)B * T, q = (double)c->n_head * c->head_dim, kv = (double)c->n_kv_head * c->head_dim;
     double per_row = 3 * c->d + 2 * q + 2 * kv + 2 + (c->parallel_block ? 0 : 2.0 * c->d + 2) +
                      (c->arch == ARCH_LLAMA ? 3 : 2) * (double)c->d_ff; // a q k v ctx ao (h m) pre (up) key mo
-    double block = R * per_row + (double)B * c->n_head * T * T;        // + the attention probabilities
+    double probs = (double)B * c->n_head * T * T;                      // the attention probabilities
     double resid = (kept + 2) * R * c->d;
-    double logits = (double)n_logit * (c->vocab + 2.0 * c->d + 2) * (with_grad ? 2 : 1);
-    double bwd = with_grad ? R * (2.0 * c->d + 2 * c->d_ff) + (double)B * c->n_head * T * T : 0;
-    return 4 * ((kept > 0 ? kept : 1) * block + resid + logits + bwd);
+    double logits = (double)n_logit * (c->vocab * (loss ? 2.0 : 1.0) + 2.0 * c->d + 2);
+    double bwd = backward ? R * (2.0 * c->d + 2 * c->d_ff) + probs : 0;
+    return 4 * ((kept > 0 ? kept : 1) * (R * per_row + probs) + resid + logits + bwd);
 }
 
 /* the method's own state after n edits (d4s.c, ft.c, grace_codebook.c allocate it) */
@@ -77,7 +77,7 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
         double ntok = s->cov_tokens;
         // the keys captured at every layer (and one capture's gather buffer) beside the forward; then the
         // forward freed and one layer's keys as float64 columns, twice
-        double fwd = forward_bytes(m, s->cov_seqs, s->cov_len, 0, 0, false) + ntok * f * 4;
+        double fwd = forward_bytes(m, s->cov_seqs, s->cov_len, 0, 0, false, false) + ntok * f * 4;
         double batch = ntok * f * 4 * E + fmax(fwd, ntok * f * 8 * 2);
         t[1].what = "the statistics pass"; // the float64 sums, and at the end the float64 C beside them
         t[1].bytes = corpus + E * f * f * 8 + fmax(batch, E * f * f * 8);
@@ -86,15 +86,16 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
         t[1].bytes = corpus + E * f * f * 4 + f * f * (8 + 4);
     }
     t[2].what = "the z optimisation";
-    t[2].bytes = forward_bytes(m, s->z_seqs, s->z_len, m->n_layer - L, s->z_rows, true) +
+    t[2].bytes = forward_bytes(m, s->z_seqs, s->z_len, m->n_layer - L, s->z_rows, true, true) +
                  (double)s->z_rows * m->vocab * 4;
     t[3].what = "the evaluation";
-    t[3].bytes = forward_bytes(m, s->eval_seqs, s->eval_len, 0, s->eval_rows, false) +
+    t[3].bytes = forward_bytes(m, s->eval_seqs, s->eval_len, 0, s->eval_rows, false, false) +
                  (double)s->eval_rows * m->vocab * 4;
     if (c->ppl_text) {
-        int B = c->eval_batch, T = c->ppl_window;
+        int windows = (c->ppl_tokens - 2) / c->ppl_window + 1; // at most ppl_tokens tokens are scored
+        int B = windows < c->eval_batch ? windows : c->eval_batch, T = c->ppl_window;
         t[4].what = "the perplexity";
-        t[4].bytes = forward_bytes(m, B, T, 0, B * T, true);
+        t[4].bytes = forward_bytes(m, B, T, 0, B * T, true, false);
     }
     p->transient = 0;
     for (int i = 0; i < 5; i++)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void usage(FILE *f) {
@@ -100,6 +101,25 @@ static int plan_one(run_config *c, const char *label, const run_opts *o, bool pr
     return 0;
 }
 
+/* plan_one in a child process, so that every task's probe measures its inputs from the same start (the
+ * memory of an earlier task's inputs, freed, stays with this process and would be reused) */
+static int plan_apart(run_config *c, const char *label, const run_opts *o, bool probe, double base) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int rc = plan_one(c, label, o, probe, base);
+        fflush(stdout);
+        _exit(rc);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+        fprintf(stderr, "kedit run: %s: cannot start the plan's process\n", label);
+        return 1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 /* --dry-run over every task of a grid: one line a task; 1 when any does not fit or fails */
 static int plan_grid(const char *grid, const run_opts *o, bool probe, double base) {
     sweep_grid g;
@@ -117,7 +137,7 @@ static int plan_grid(const char *grid, const run_opts *o, bool probe, double bas
         if (sweep_grid_task(&g, t, &j, err, sizeof err) || run_config_from_json(j, grid, &c, err, sizeof err)) {
             fprintf(stderr, "kedit run: %s\n", err);
             bad++;
-        } else bad += plan_one(&c, label, o, probe, base);
+        } else bad += plan_apart(&c, label, o, probe, base);
         run_config_free(&c);
     }
     sweep_grid_free(&g);

@@ -1,9 +1,9 @@
 /* kedit run: one sequential-editing run from a configuration, a sweep's task, or a results file to resume. */
 #include "cli.h"
 #include "commands.h"
+#include "proc_memory.h"
 #include "run/interrupt.h"
 #include "run/plan.h"
-#include "run/proc_memory.h"
 #include "run/results_h5.h"
 #include "run/runner.h"
 #include "run/sweep.h"

@@ -2,9 +2,9 @@
 
 #include "hf_config.h"
 #include "run/plan_probe.h"
-#include "run/proc_memory.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -102,11 +102,33 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
         if (t[i].bytes > p->transient) p->transient = t[i].bytes, p->transient_what = t[i].what;
 }
 
+/* the memory a run may use on be: $KEDIT_MEMORY_LIMIT when set (bytes, or with a suffix K, M, G, T: powers
+ * of 1024), else what the backend has available; 0 if unknown, -1 with a message on a malformed limit */
+static long long memory_limit(const backend *be, char *err, size_t errlen) {
+    const char *s = getenv("KEDIT_MEMORY_LIMIT");
+    if (!s || !*s) return (long long)be->mem_available();
+    char *end;
+    double v = strtod(s, &end);
+    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+    if (end == s || !(v > 0) || (*end && (!u || end[1]))) {
+        snprintf(err, errlen, "KEDIT_MEMORY_LIMIT=%s: not a positive number of bytes (suffix K, M, G or T allowed)", s);
+        return -1;
+    }
+    for (const char *k = units; u && k <= u; k++) v *= 1024;
+    return (long long)v;
+}
+
 int plan_make(const run_config *c, const char *device, bool probe, double base, run_plan *p, char *err,
               size_t errlen) {
     memset(p, 0, sizeof *p);
     p->device = device ? device : c->device;
-    p->base = base;
+    const backend *be = backend_by_name(p->device);
+    if (!be) {
+        snprintf(err, errlen, "%s: no backend \"%s\"", c->source, p->device);
+        return -1;
+    }
+    p->on_host = strcmp(be->name, "cpu") == 0;
+    p->base = p->on_host ? base : 0; // a device's context is already outside its free memory
     p->pass_seconds = p->edit_seconds = NAN;
     p->stats_tokens = c->stats_tokens;
     p->stats_cached = -1;
@@ -115,7 +137,7 @@ int plan_make(const run_config *c, const char *device, bool probe, double base, 
     if (!p->stats_tokens) p->stats_tokens = p->hp.mom2_n_tokens ? p->hp.mom2_n_tokens : -1;
     plan_shapes s = {0};
     if (probe) {
-        if (plan_probe(c, p->device, &p->hp, p, &s, err, errlen)) return -1;
+        if (plan_probe(c, be, &p->hp, p, &s, err, errlen)) return -1;
     } else {
         char path[1024];
         snprintf(path, sizeof path, "%s/config.json", c->model_path);
@@ -144,11 +166,8 @@ int plan_make(const run_config *c, const char *device, bool probe, double base, 
         int top = p->hp.layers[p->hp.n_layers - 1];
         p->stats_gflop = (double)p->stats_tokens * (2 * block_params(&p->cfg, top) + E * f * f) / 1e9;
     }
-    if (strcmp(p->device, "cpu") == 0) {
-        p->limit = host_memory_limit(err, errlen);
-        if (p->limit < 0) return -1;
-    }
-    return 0;
+    p->limit = memory_limit(be, err, errlen);
+    return p->limit < 0 ? -1 : 0;
 }
 
 static void print_mib(FILE *f, const char *what, double bytes, const char *note) {
@@ -161,14 +180,18 @@ void plan_print(const run_config *c, const run_plan *p, FILE *f) {
     fprintf(f, "model: %.3g parameters, %d layers, d %d, d_ff %d, vocabulary %d, context %d\n", p->n_params,
             p->cfg.n_layer, p->cfg.d, p->cfg.d_ff, p->cfg.vocab, p->cfg.n_ctx);
     fprintf(f, "memory on %s:\n", p->device);
-    print_mib(f, "process at start", p->base, "measured");
-    print_mib(f, "weights and inputs", p->inputs, p->inputs_measured ? "measured after loading" : "the weights");
+    print_mib(f, "process at start", p->base, p->on_host ? "measured" : "its context is outside the free memory");
+    print_mib(f, "weights and inputs", p->inputs,
+              !p->inputs_measured ? "the weights"
+              : p->on_host        ? "measured after loading"
+                                  : "measured: the device's free memory before and after loading");
     print_mib(f, "editor's W0 and delta", p->editor, NULL);
     print_mib(f, "covariances C", p->cov, NULL);
     print_mib(f, "method's state", p->method, p->hp.method == METHOD_GRACE ? "codebook bound" : NULL);
     print_mib(f, "largest transient", p->transient, p->transient_what);
     print_mib(f, "total (peak)", p->total, NULL);
-    if (p->limit > 0) print_mib(f, "available", (double)p->limit, getenv("KEDIT_MEMORY_LIMIT") ? "KEDIT_MEMORY_LIMIT" : "MemAvailable");
+    if (p->limit > 0) print_mib(f, "available", (double)p->limit,
+                                 getenv("KEDIT_MEMORY_LIMIT") ? "KEDIT_MEMORY_LIMIT" : p->on_host ? "MemAvailable" : "free");
     else fprintf(f, "  available: not known on %s\n", p->device);
     if (!p->stats_needed) fprintf(f, "statistics: none needed\n");
     else {

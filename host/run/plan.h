@@ -23,9 +23,11 @@ typedef struct run_plan {
     edit_hparams hp;
     int n_edits;
     const char *device;     /* "cpu" or "cuda" */
+    bool on_host;           /* the CPU backend: the memory counted is the process's */
     /* memory, bytes */
-    double base;            /* the process before loading anything (measured) */
-    double inputs;          /* weights, tokenizer, requests, corpus: measured by the probe, else the weights */
+    double base;            /* the process before loading anything (measured; 0 on a device) */
+    double inputs;          /* weights, tokenizer, requests, corpus: measured by the probe (on a device: its
+                             * free memory before and after), else the weights */
     bool inputs_measured;
     double editor;          /* W₀ (float32) and the last Δ (float64) of each edited layer */
     double cov;             /* C of each edited layer (float32) */
@@ -33,7 +35,7 @@ typedef struct run_plan {
     double transient;       /* the largest buffer set alive at once besides the above */
     const char *transient_what;
     double total;
-    long long limit;        /* memory the device offers (0: unknown) */
+    long long limit;        /* KEDIT_MEMORY_LIMIT, else the memory the backend has available (0: unknown) */
     /* statistics */
     bool stats_needed;
     long long stats_tokens; /* -1: the whole corpus, not counted without the probe */

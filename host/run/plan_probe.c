@@ -3,9 +3,9 @@
 #include "methods/compute_z.h"
 #include "methods/corpus.h"
 #include "methods/covariance.h"
+#include "proc_memory.h"
 #include "run/metrics.h"
 #include "run/progress.h"
-#include "run/proc_memory.h"
 #include "tokenizer.h"
 
 #include <stdlib.h>
@@ -123,12 +123,13 @@ static int probe_time(const probe *q, const edit_hparams *hp, run_plan *p, char 
     return 0;
 }
 
-static int probe_load(probe *q, const run_config *c, const char *device, char *err, size_t errlen) {
-    const backend *be = backend_by_name(device);
-    if (!be) {
-        snprintf(err, errlen, "%s: no backend \"%s\"", c->source, device);
-        return -1;
-    }
+/* memory in use where the run allocates: the process's resident memory (CPU), what the device no longer
+ * has free (CUDA) */
+static double in_use(const backend *be) {
+    return strcmp(be->name, "cpu") == 0 ? (double)proc_rss_now() : -(double)be->mem_available();
+}
+
+static int probe_load(probe *q, const run_config *c, const backend *be, char *err, size_t errlen) {
     if (model_load_as(c->model_path, be, c->weights, &q->m, err, errlen)) return -1;
     q->loaded = true;
     const char *tp = c->tokenizer_path ? c->tokenizer_path : c->model_path;
@@ -142,15 +143,15 @@ static int probe_load(probe *q, const run_config *c, const char *device, char *e
     return eval_set_tokenize(&q->es, q->tok, q->ds.req, q->ds.n, c->ds.protocol, err, errlen);
 }
 
-int plan_probe(const run_config *c, const char *device, const edit_hparams *hp, run_plan *p, plan_shapes *s,
+int plan_probe(const run_config *c, const backend *be, const edit_hparams *hp, run_plan *p, plan_shapes *s,
                char *err, size_t errlen) {
     probe q = {0};
-    double rss0 = (double)proc_rss_now();
-    int rc = probe_load(&q, c, device, err, errlen);
+    double used0 = in_use(be);
+    int rc = probe_load(&q, c, be, err, errlen);
     if (!rc) {
         p->cfg = q.m.cfg;
         p->n_edits = q.ds.n;
-        p->inputs = (double)proc_rss_now() - rss0;
+        p->inputs = in_use(be) - used0;
         p->inputs_measured = true;
         rc = (p->stats_needed && probe_stats(&q, c, hp, p, s, err, errlen)) || probe_templates(c, hp, &q.tmpl, err, errlen);
     }

@@ -18,7 +18,7 @@ typedef struct plan_shapes {
 
 /* fills p's cfg, n_edits, inputs (measured), stats_tokens and stats_cached (when statistics are needed),
  * pass_seconds, passes_per_edit and edit_seconds, and the shapes */
-int plan_probe(const run_config *c, const char *device, const edit_hparams *hp, run_plan *p, plan_shapes *s,
+int plan_probe(const run_config *c, const backend *be, const edit_hparams *hp, run_plan *p, plan_shapes *s,
                char *err, size_t errlen);
 /* the shapes without the inputs (no probe): prompts of a quarter of the context, four target tokens,
  * statistics batches of full windows */

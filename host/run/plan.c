@@ -41,14 +41,15 @@ static double forward_bytes(const model_config *c, int B, int T, int kept, int n
     return 4 * ((kept > 0 ? kept : 1) * (R * per_row + probs) + resid + logits + bwd);
 }
 
-/* the method's own state after n edits (d4s.c, ft.c, grace_codebook.c allocate it) */
+/* the method's own state after n edits (d4s.c, ft.c, grace_codebook.c allocate it); biases left out */
 static double method_bytes(const run_plan *p) {
     double d = p->cfg.d, f = p->cfg.d_ff, E = p->hp.n_layers, n = p->n_edits;
     switch (p->hp.method) {
     case METHOD_D4S: // per layer: L (and S) d_ff², N and Δ d·d_ff float64; the log: d + E·d_ff per edit
         return E * (f * f * 8 * (p->hp.d4s.keep_S ? 2 : 1) + 2 * d * f * 8) + n * (d + E * f) * 8;
-    case METHOD_FT: // the trained matrix's float32 copy and Adam's two moments
-        return 3 * d * f * 4;
+    case METHOD_FT: // ft.c: W₀, Adam's two moments, the gradient on the device and on the host (and the
+                    // box centre with a norm constraint), one matrix each
+        return (5 + (p->hp.ft.norm_constraint > 0)) * d * f * 4;
     case METHOD_GRACE: // the codebook bound: a key and a value (d_ff or d) per edit
         return n * (d + f) * 4 * 2;
     default:
@@ -67,7 +68,7 @@ static bool needs_cov(const edit_hparams *h) {
 static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
     const model_config *m = &p->cfg;
     double f = m->d_ff, d = m->d, E = p->hp.n_layers;
-    int top = p->hp.layers[p->hp.n_layers - 1], L = top;
+    int L = p->hp.layers[p->hp.n_layers - 1];
     struct {
         const char *what;
         double bytes;
@@ -85,7 +86,8 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
         t[1].what = "the statistics check";
         t[1].bytes = corpus + E * f * f * 4 + f * f * (8 + 4);
     }
-    t[2].what = "the z optimisation";
+    bool trains = p->hp.method == METHOD_FT || p->hp.method == METHOD_GRACE; // from the bare prompt
+    t[2].what = trains ? "the training pass" : "the z optimisation";
     t[2].bytes = forward_bytes(m, s->z_seqs, s->z_len, m->n_layer - L, s->z_rows, true, true) +
                  (double)s->z_rows * m->vocab * 4;
     t[3].what = "the evaluation";
@@ -98,6 +100,7 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
         t[4].bytes = forward_bytes(m, B, T, 0, B * T, true, false);
     }
     p->transient = 0;
+    p->transient_what = "none";
     for (int i = 0; i < 5; i++)
         if (t[i].bytes > p->transient) p->transient = t[i].bytes, p->transient_what = t[i].what;
 }
@@ -147,17 +150,19 @@ int plan_make(const run_config *c, const char *device, bool probe, double base, 
             return -1;
         }
         if (hf_config_read(path, &p->cfg, err, errlen)) return -1;
-        p->n_edits = c->ds.n_edits > 0 ? (int)c->ds.n_edits : 1;
+        edit_dataset ds;
+        if (dataset_load(c->dataset_path, &c->ds, &ds, err, errlen)) return -1;
+        p->n_edits = ds.n;
+        dataset_free(&ds);
         p->inputs = (double)model_weight_bytes(&p->cfg, c->weights);
         plan_shapes_guess(c, &p->cfg, &p->hp, &s);
     }
     if (hparams_check_model(&p->hp, c->hparams_path, p->cfg.n_layer, err, errlen)) return -1;
     p->n_params = n_params(&p->cfg);
     double d = p->cfg.d, f = p->cfg.d_ff, E = p->hp.n_layers;
-    if (edits_w_out(p->hp.method)) {
-        p->editor = E * d * f * (4 + 8);
-        if (c->weights == KT_BF16) p->editor += E * d * f * 2; // the edited W_out widened to float32
-    }
+    if (edits_w_out(p->hp.method)) p->editor = E * d * f * (4 + 8);
+    if (c->weights == KT_BF16 && p->hp.method != METHOD_GRACE) // the edited (or trained) matrices widened to float32
+        p->editor += E * d * f * 2;
     p->cov = needs_cov(&p->hp) ? E * f * f * 4 : 0;
     p->method = method_bytes(p);
     transient(c, &s, p);

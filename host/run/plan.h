@@ -29,7 +29,8 @@ typedef struct run_plan {
     double inputs;          /* weights, tokenizer, requests, corpus: measured by the probe (on a device: its
                              * free memory before and after), else the weights */
     bool inputs_measured;
-    double editor;          /* W₀ (float32) and the last Δ (float64) of each edited layer */
+    double editor;          /* W₀ (float32) and the last Δ (float64) of each edited layer; with bf16 weights the
+                             * edited (FT: trained) matrices widened to float32 */
     double cov;             /* C of each edited layer (float32) */
     double method;          /* D4S's factors, sums and log; FT's matrix and Adam moments; GRACE's codebook */
     double transient;       /* the largest buffer set alive at once besides the above */

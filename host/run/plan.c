@@ -88,7 +88,11 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
     }
     bool trains = p->hp.method == METHOD_FT || p->hp.method == METHOD_GRACE; // from the bare prompt
     t[2].what = trains ? "the training pass" : "the z optimisation";
-    t[2].bytes = forward_bytes(m, s->z_seqs, s->z_len, m->n_layer - L, s->z_rows, true, true) +
+    // compute_z runs blocks L+1… per pass (δ at L's output); PMET's δ at L's attention and the training
+    // of FT and GRACE start at block L
+    bool from_next = p->hp.method == METHOD_ROME || p->hp.method == METHOD_MEMIT || p->hp.method == METHOD_D4S;
+    int kept = m->n_layer - L - from_next;
+    t[2].bytes = forward_bytes(m, s->z_seqs, s->z_len, kept, s->z_rows, true, true) +
                  (double)s->z_rows * m->vocab * 4;
     t[3].what = "the evaluation";
     t[3].bytes = forward_bytes(m, s->eval_seqs, s->eval_len, 0, s->eval_rows, false, false) +

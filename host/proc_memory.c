@@ -17,5 +17,6 @@ static size_t proc_kb_field(const char *path, const char *key) {
 }
 
 size_t proc_rss_now(void) { return proc_kb_field("/proc/self/status", "VmRSS"); }
+size_t proc_rss_peak(void) { return proc_kb_field("/proc/self/status", "VmHWM"); }
 
 size_t proc_mem_available(void) { return proc_kb_field("/proc/meminfo", "MemAvailable"); }

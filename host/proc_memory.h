@@ -5,8 +5,9 @@
 
 #include <stddef.h>
 
-/* the resident memory of this process now (VmRSS), bytes; 0 if unknown */
+/* the resident memory of this process now (VmRSS) and its peak so far (VmHWM), bytes; 0 if unknown */
 size_t proc_rss_now(void);
+size_t proc_rss_peak(void);
 /* memory the system can give without swapping (MemAvailable), bytes; 0 if unknown */
 size_t proc_mem_available(void);
 

@@ -1,6 +1,7 @@
 /* kedit run --dry-run against real runs: the plan's peak memory is within 10% of the peak resident memory of
  * the run it plans (5 MEMIT edits whose statistics are computed, then 5 D4S edits that read them from the
- * cache) on the bundled fact-world model and, when the shared data is present, on stories260K; a dry run
+ * cache; on fact-world also 5 FT and 5 GRACE edits) on the bundled fact-world model and, when the shared
+ * data is present, on stories260K; a dry run
  * writes no file; a run that does not fit in KEDIT_MEMORY_LIMIT is refused with exit 1 and a message
  * naming what does not fit, a malformed limit likewise; a grid prints one line a task. */
 #include "test.h"
@@ -88,6 +89,9 @@ static void test_factworld_estimates(void) {
                    "fact-world MEMIT, statistics computed");
     check_estimate(write_config("fw_d4s", model, "configs/d4s_factworld.json", data, corpus, NULL),
                    "fact-world D4S, statistics cached");
+    check_estimate(write_config("fw_ft", model, "configs/ft_factworld.json", data, corpus, NULL), "fact-world FT");
+    check_estimate(write_config("fw_grace", model, "configs/grace_factworld.json", data, corpus, NULL),
+                   "fact-world GRACE");
 }
 
 static void test_stories260K_estimates(void) {

@@ -63,8 +63,8 @@ static bool needs_cov(const edit_hparams *h) {
            (h->method == METHOD_ROME && h->mom2_adjustment);
 }
 
-/* the largest buffers alive at once besides the resident state: the statistics pass, a solve, the z
- * optimisation's forward and backward, the evaluation's forward and the perplexity's */
+/* the largest buffers alive at once besides the resident state: a solve, the statistics pass, the z
+ * optimisation's forward and backward, the evaluation's forward, the perplexity's, the loading */
 static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
     const model_config *m = &p->cfg;
     double f = m->d_ff, d = m->d, E = p->hp.n_layers;
@@ -72,7 +72,8 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
     struct {
         const char *what;
         double bytes;
-    } t[5] = {{"the solve", edits_w_out(p->hp.method) ? f * f * 8 + 2 * d * f * 4 : 0}, {"", 0}, {"", 0}, {"", 0}};
+    } t[6] = {{"the solve", edits_w_out(p->hp.method) ? f * f * 8 + 2 * d * f * 4 : 0}, {"", 0}, {"", 0}, {"", 0},
+              {"", 0}, {"the loading (measured)", p->loading}};
     double corpus = p->stats_tokens > 0 ? (double)p->stats_tokens * 4 : 0; // the corpus plan's token ids
     if (p->stats_needed && p->stats_cached != 1) { // covariance.c's pass, batch by batch
         double ntok = s->cov_tokens;
@@ -105,7 +106,7 @@ static void transient(const run_config *c, const plan_shapes *s, run_plan *p) {
     }
     p->transient = 0;
     p->transient_what = "none";
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (t[i].bytes > p->transient) p->transient = t[i].bytes, p->transient_what = t[i].what;
 }
 

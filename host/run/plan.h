@@ -1,10 +1,10 @@
 /* A run's plan (`kedit run --dry-run`): what a configuration will hold in memory, what its statistics cost
  * and how long an edit takes, worked out before anything is computed or written, and a refusal of a run
  * that cannot fit in the device's memory. The memory is the process's resident memory measured before
- * anything is loaded (libraries, heap), the inputs (the model's weights, tokenizer, requests and corpus)
- * measured after loading them in the probe or, with no probe, the weights counted, plus what the run
- * allocates after them, counted from the sizes the code allocates (the editor's W₀ and Δ, the covariances,
- * the method's state and the largest transient). The probe times one forward and backward pass of the
+ * anything is loaded (libraries, heap), the inputs (the model's weights, tokenizer and requests) measured
+ * after loading them in the probe or, with no probe, the weights counted, plus what the run allocates
+ * after them, counted from the sizes the code allocates (the editor's W₀ and Δ, the covariances, the
+ * method's state and the largest transient, or the loading's peak, measured). The probe times one forward and backward pass of the
  * z optimisation on the real model (every pass an edit may take: an upper bound). A dry run writes no
  * file. */
 #ifndef KEDIT_PLAN_H
@@ -26,13 +26,15 @@ typedef struct run_plan {
     bool on_host;           /* the CPU backend: the memory counted is the process's */
     /* memory, bytes */
     double base;            /* the process before loading anything (measured; 0 on a device) */
-    double inputs;          /* weights, tokenizer, requests, corpus: measured by the probe (on a device: its
+    double inputs;          /* weights, tokenizer, requests: measured by the probe (on a device: its
                              * free memory before and after), else the weights */
     bool inputs_measured;
+    double loading;         /* the loading's peak above what the inputs hold after it (measured on the CPU by
+                             * the probe, else 0) */
     double editor;          /* W₀ (float32) and the last Δ (float64) of each edited layer; with bf16 weights the
                              * edited (FT: trained) matrices widened to float32 */
     double cov;             /* C of each edited layer (float32) */
-    double method;          /* D4S's factors, sums and log; FT's matrix and Adam moments; GRACE's codebook */
+    double method;          /* D4S's factors, sums and log; FT's W₀, moments and gradients; GRACE's codebook */
     double transient;       /* the largest buffer set alive at once besides the above */
     const char *transient_what;
     double total;

@@ -8,6 +8,7 @@
 #include "run/progress.h"
 #include "tokenizer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,6 +153,7 @@ int plan_probe(const run_config *c, const backend *be, const edit_hparams *hp, r
         p->cfg = q.m.cfg;
         p->n_edits = q.ds.n;
         p->inputs = in_use(be) - used0;
+        if (!strcmp(be->name, "cpu")) p->loading = fmax(0, (double)proc_rss_peak() - used0 - p->inputs);
         p->inputs_measured = true;
         rc = (p->stats_needed && probe_stats(&q, c, hp, p, s, err, errlen)) || probe_templates(c, hp, &q.tmpl, err, errlen);
     }

@@ -4,9 +4,9 @@
  * anything is loaded (libraries, heap), the inputs (the model's weights, tokenizer and requests) measured
  * after loading them in the probe or, with no probe, the weights counted, plus what the run allocates
  * after them, counted from the sizes the code allocates (the editor's W₀ and Δ, the covariances, the
- * method's state and the largest transient, or the loading's peak, measured). The probe times one forward and backward pass of the
- * z optimisation on the real model (every pass an edit may take: an upper bound). A dry run writes no
- * file. */
+ * method's state and the largest transient, or the loading's peak, measured). The probe times one
+ * forward and backward pass of the z optimisation on the real model (every pass an edit may take: an
+ * upper bound). A dry run writes no file. */
 #ifndef KEDIT_PLAN_H
 #define KEDIT_PLAN_H
 

@@ -32,7 +32,7 @@ static void usage(FILE *f) {
                "                      cache, the time per edit from a probe; a grid without --task: one line a task\n"
                "  --no-probe          a dry run without loading the model: weights counted, not measured, and no time\n\n"
                "The memory a run may use is MemAvailable of /proc/meminfo, or $KEDIT_MEMORY_LIMIT (bytes; suffix K, M,\n"
-               "G or T) when set.\n"
+               "G or T) when set.\n\n"
                "A sweep task whose results file exists continues it (as --resume does), so a requeued task goes on\n"
                "where it stopped. SIGTERM, SIGUSR1 (Slurm's warning before the time limit) and SIGINT stop the run\n"
                "after the edit in flight, with its state saved: exit status %d, continue with --resume (or the same\n"

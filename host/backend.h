@@ -23,6 +23,8 @@ typedef struct backend {
     void (*copy)(void *dst, const void *src, size_t bytes);        /* device to device */
     void (*zero)(void *dst, size_t bytes);
     void (*sync)(void);
+    size_t (*mem_available)(void); /* bytes it can still allocate (CPU: MemAvailable; CUDA: the device's free
+                                    * memory); 0 if unknown */
 
     /* ---- float32 dense ---- */
     /* C = alpha·op(A)·op(B) + beta·C; op(A) is M×K, op(B) is K×N. B may be bf16 (weights); leading

@@ -4,6 +4,7 @@
 #include "backend.h"
 #include "bf16.h"
 #include "kmath.h"
+#include "proc_memory.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -645,6 +646,7 @@ static const backend cpu_backend = {
     .copy = cpu_copy,
     .zero = cpu_zero,
     .sync = cpu_sync,
+    .mem_available = proc_mem_available,
     .gemm = cpu_gemm,
     .add_bias = cpu_add_bias,
     .axpy = cpu_axpy,

@@ -76,6 +76,11 @@ static void cu_zero(void *dst, size_t bytes) {
 
 static void cu_sync(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+static size_t cu_mem_available(void) {
+    size_t free_bytes = 0, total = 0;
+    return cudaMemGetInfo(&free_bytes, &total) == cudaSuccess ? free_bytes : 0;
+}
+
 /* ---------------------------------------------------------------- the table */
 
 /* filled member by member (C++17 has no designated initialisers), so each entry is checked by name */
@@ -90,6 +95,7 @@ static backend cuda_table(void) {
     b.copy = cu_copy;
     b.zero = cu_zero;
     b.sync = cu_sync;
+    b.mem_available = cu_mem_available;
     b.gemm = cu_gemm;
     b.add_bias = cu_add_bias;
     b.axpy = cu_axpy;

@@ -327,6 +327,13 @@ static void cache_write(const model *m, const corpus_plan *plan, int layer, int 
         fprintf(stderr, "kedit: statistics: cannot write the cache %s (the statistic is used uncached)\n", path);
 }
 
+int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, uint64_t corpus_checksum,
+                   int64_t n_tokens, char *path, size_t n) {
+    int k = snprintf(path, n, "%s/%s/cov_L%d_%016" PRIx64 "_%" PRId64 ".bin", cache_dir, model_checksum, layer,
+                     corpus_checksum, n_tokens);
+    return k < 0 || (size_t)k >= n;
+}
+
 int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,
             cov_info *info, char *err, size_t errlen) {
     const backend *be = m->be;
@@ -359,8 +366,7 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
     char(*todo_paths)[1024] = malloc((size_t)n * sizeof *todo_paths);
     for (int j = 0; j < n && !rc; j++) {
         info[j] = (cov_info){.layer = layers[j], .n_tokens = plan.n_tokens, .corpus_checksum = plan.checksum};
-        snprintf(info[j].path, sizeof info[j].path, "%s/cov_L%d_%016" PRIx64 "_%" PRId64 ".bin", dir, layers[j],
-                 plan.checksum, plan.n_tokens);
+        cov_cache_path(cache, m->checksum, layers[j], plan.checksum, plan.n_tokens, info[j].path, sizeof info[j].path);
         int r = cov_cache_read(info[j].path, m->checksum, layers[j], d_ff, plan.checksum, plan.n_tokens, max_len,
                                &host[j], err, errlen);
         if (r < 0) rc = -1;

@@ -53,6 +53,10 @@ int cov_compute(const model *m, const corpus_plan *plan, const int *layers, int 
  * ε = 1e-6·tr(C)/d_ff (*eps = ε, else 0); non-zero if C is still not positive definite. */
 int cov_regularise(const backend *be, int d_ff, float *C, double *eps, char *err, size_t errlen);
 
+/* the cache file of one layer's statistic (the layout above) into path (n bytes); non-zero when it does not fit */
+int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, uint64_t corpus_checksum,
+                   int64_t n_tokens, char *path, size_t n);
+
 /* A cache file: its header must match (model checksum, layer, d_ff, corpus checksum, token count,
  * window length). Returns 0 and a malloc'd host C, 1 when absent or stale, −1 on a read error. */
 int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, uint64_t corpus_checksum,

@@ -5,7 +5,8 @@
  * with the prompt tokenised here as AlphaEdit's glue_eval prompts it; bad configuration fields and bad
  * records refused with a message naming the file, record and field, leaving no results file; and, with
  * the shared data ($KEDIT_DATA/downstream, skipped when absent), kedit run recording the unedited model's
- * scores and the same /downstream rows whether stopped and resumed or not. */
+ * scores and the same /downstream rows whether stopped and resumed or not, and kedit table --downstream
+ * printing them. */
 #include "backend.h"
 #include "model.h"
 #include "run/confusion.h"
@@ -201,6 +202,48 @@ static void test_items_by_hand(void) {
     tokenizer_free(tok);
 }
 
+/* the option ids of the first item of task name under a shared tokenizer: each option the one token want[k] */
+static void check_pieces(const char *tokenizer_dir, const char *name, const int *want) {
+    char path[512], err[1024];
+    if (!test_data_path(path, sizeof path, tokenizer_dir)) return;
+    tokenizer *tok = tokenizer_load(path, err, sizeof err);
+    CHECK(tok != NULL, "%s", err);
+    downstream d = {0};
+    int rc = !tok || downstream_load(&d, dir, (const char *[]){name}, 1, 1, tok, 4096, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    for (int k = 0; !rc && k < d.task[0].n_options; k++) {
+        const id_seq *o = &d.task[0].option[k];
+        CHECK(o->n == 1 && o->ids[0] == want[k], "%s, %s option %d: %d tokens, first %d; expected the one piece %d",
+              tokenizer_dir, name, k, o->n, o->ids[0], want[k]);
+    }
+    downstream_free(&d);
+    if (tok) tokenizer_free(tok);
+}
+
+/* the answer words' ids under GPT-2's and Llama-2's tokenizers (the shared data's README): GPT-2's are
+ * AlphaEdit's; Llama-2's are the words' own pieces, without the lone "▁" (29871) that " Yes" alone gives,
+ * also after CoLA's prompt, which ends in a space */
+static void test_answer_pieces(void) {
+    char probe[512];
+    if (!test_data_path(probe, sizeof probe, "tokenizers/llama2")) SKIP("no shared tokenizers");
+    const char *cola[] = {"{\"sentence\": \"The cat sat .\", \"label\": 1}"};
+    write_task("cola", "{}", cola, 1);
+    const char *sst2[] = {"{\"sentence\": \"fine \", \"label\": 1}"};
+    write_task("sst2", "{}", sst2, 1);
+    const char *rte[] = {"{\"premise\": \"A cat sat.\", \"hypothesis\": \"A cat is sitting.\", \"label\": 0}"};
+    write_task("rte", "{}", rte, 1);
+    const char *mmlu[] = {"{\"question\": \"q?\", \"choices\": [\"w\", \"x\", \"y\", \"z\"], \"answer\": 2}"};
+    write_task("mmlu", "{}", mmlu, 1);
+    check_pieces("tokenizers/gpt2", "cola", (const int[]){1400, 3363});
+    check_pieces("tokenizers/gpt2", "sst2", (const int[]){4633, 3967});
+    check_pieces("tokenizers/gpt2", "rte", (const int[]){6407, 10352});
+    check_pieces("tokenizers/gpt2", "mmlu", (const int[]){317, 347, 327, 360});
+    check_pieces("tokenizers/llama2", "cola", (const int[]){1939, 3869});
+    check_pieces("tokenizers/llama2", "sst2", (const int[]){8178, 6374});
+    check_pieces("tokenizers/llama2", "rte", (const int[]){5852, 7700});
+    check_pieces("tokenizers/llama2", "mmlu", (const int[]){319, 350, 315, 360});
+}
+
 /* a run configuration of the bundled model in dir: downstream is the field's JSON (NULL: none) */
 static const char *write_config(const char *name, const char *downstream, const char *extra) {
     static char path[600];
@@ -352,6 +395,12 @@ static void test_run_resume(void) {
                   "%s: the file's unedited scores %g %g %g, computed here %g %g %g", tasks[i], acc[0], f1[0], mcc[0],
                   row[i].accuracy, row[i].f1, row[i].mcc);
             printf(" %s %.2f %.3f %.3f;", tasks[i], acc[0], f1[0], mcc[0]);
+            // kedit table --downstream: the file's row of this task's accuracy, unedited then after 2 and 4 edits
+            const char *table[] = {"table", "--downstream", "--format", "csv", a, NULL};
+            char line[1024];
+            CHECK(kedit(table, 0, out, sizeof out) == 0, "kedit table --downstream: %s", out);
+            snprintf(line, sizeof line, "%s,%s,acc,%.2f,%.2f,%.2f\n", a, tasks[i], 100 * acc[0], 100 * acc[1], 100 * acc[2]);
+            CHECK(strstr(out, line) != NULL, "kedit table --downstream lacks '%s': %s", line, out);
             free(acc);
             free(f1);
             free(mcc);
@@ -373,6 +422,7 @@ int main(void) {
     RUN(test_confusion);
     RUN(test_answer_ties);
     RUN(test_items_by_hand);
+    RUN(test_answer_pieces);
     RUN(test_bad_input);
     RUN(test_run_resume);
     test_remove_dir(dir);

@@ -131,6 +131,11 @@ static bool fit_context(id_seq *p, int longest_option, int n_ctx, int bos) {
     return true;
 }
 
+static void item_free(downstream_task *x, int i) {
+    free(x->prompt[i].ids);
+    for (int k = 0; k < x->n_options; k++) free(x->option[i * x->n_options + k].ids);
+}
+
 /* item i of task x from record rec */
 static int load_item(downstream_task *x, int i, const cJSON *rec, const char *where, const tokenizer *t, int n_ctx,
                      char *err, size_t errlen) {
@@ -160,13 +165,17 @@ static int load_item(downstream_task *x, int i, const cJSON *rec, const char *wh
     return 0;
 }
 
+char *downstream_task_path(const char *folder, const char *task) {
+    size_t n = strlen(folder) + strlen(task) + 8;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s.jsonl", folder, task);
+    return path;
+}
+
 static int load_task(downstream_task *x, const char *folder, int n, const tokenizer *t, int n_ctx, char *err,
                      size_t errlen) {
     const task_def *d = x->def;
-    size_t plen = strlen(folder) + strlen(d->name) + 8;
-    char *path = malloc(plen);
-    snprintf(path, plen, "%s/%s.jsonl", folder, d->name);
-    char *data = file_read_all(path, NULL);
+    char *path = downstream_task_path(folder, d->name), *data = file_read_all(path, NULL);
     int rc = 0;
     if (!data) {
         snprintf(err, errlen, "%s: cannot read the %s task's records (field downstream.path)", path, d->name);
@@ -195,6 +204,7 @@ static int load_task(downstream_task *x, const char *folder, int n, const tokeni
                 rc = -1;
             } else if (!(rc = load_item(x, x->n_items, j, where, t, n_ctx, err, errlen)))
                 x->n_items++;
+            else item_free(x, x->n_items); // what the failed item had tokenised
             cJSON_Delete(j);
         }
         line = end ? end + 1 : NULL;
@@ -224,8 +234,7 @@ int downstream_load(downstream *d, const char *folder, const char *const *names,
 void downstream_free(downstream *d) {
     for (int i = 0; i < d->n; i++) {
         downstream_task *x = &d->task[i];
-        for (int j = 0; x->prompt && j < x->n_items; j++) free(x->prompt[j].ids);
-        for (int j = 0; x->option && j < x->n_items * x->n_options; j++) free(x->option[j].ids);
+        for (int j = 0; j < x->n_items; j++) item_free(x, j);
         free(x->prompt);
         free(x->option);
         free(x->label);
@@ -249,6 +258,12 @@ int downstream_answer(const double *nll, int k) {
 int downstream_predict(const downstream_task *t, const model *m, const eval_hooks *h, int max_batch, int *answer,
                        double *nll, char *err, size_t errlen) {
     int k = t->n_options, n = t->n_items * k;
+    eval_hooks nll_only; // only the NLL is used: a method's generation scoring (GRACE) is not run
+    if (h) {
+        nll_only = *h;
+        nll_only.generate = NULL;
+        h = &nll_only;
+    }
     tf_item *items = malloc((size_t)n * sizeof *items);
     tf_score *s = malloc((size_t)n * sizeof *s);
     for (int j = 0; j < n; j++) {

@@ -51,6 +51,9 @@ bool downstream_task_known(const char *name);
 /* the option words of a known task (n_options of them, without the leading space), or NULL */
 const char *const *downstream_task_options(const char *name, int *n_options);
 
+/* folder/<task>.jsonl, malloc'd */
+char *downstream_task_path(const char *folder, const char *task);
+
 /* Reads and tokenises n test items of each of the n_tasks tasks from folder/<task>.jsonl for a model of
  * n_ctx positions. Returns non-zero with a message naming the file, record and field in err (a file
  * too short, a record that is not JSON or lacks a field, a label out of range). */

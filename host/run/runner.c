@@ -201,10 +201,8 @@ static void digest_inputs(run *r) {
     add_file_digest(r, "dataset", c->dataset_path);
     if (c->ppl_text) add_file_digest(r, "perplexity_text", c->ppl_text);
     for (int i = 0; i < c->n_downstream; i++) {
-        size_t len = strlen(c->downstream_path) + 64;
-        char name[64], *path = malloc(len);
+        char name[64], *path = downstream_task_path(c->downstream_path, c->downstream_tasks[i]);
         snprintf(name, sizeof name, "downstream_%s", c->downstream_tasks[i]);
-        snprintf(path, len, "%s/%s.jsonl", c->downstream_path, c->downstream_tasks[i]);
         add_file_digest(r, name, path);
         free(path);
     }

@@ -110,7 +110,7 @@ int table_print_downstream(FILE *out, const char *const *files, int n_files, tab
         // the unedited model's column first, then the checkpoints asked for (default: every one found)
         int n_found;
         long *found = all_checkpoints(f, n_files, &n_found);
-        ck = malloc((size_t)(n_ck + 1) * sizeof(long));
+        ck = malloc((size_t)((checkpoints ? n_ck : n_found) + 1) * sizeof(long));
         ck[0] = 0;
         if (checkpoints) memcpy(ck + 1, checkpoints, (size_t)n_ck * sizeof(long));
         else for (int j = 0; j < n_found; j++) if (found[j]) ck[++n_ck] = found[j];

@@ -18,6 +18,10 @@
   mqd.png                when runs edited MQD files (kedit mqd: dg.json, mq.json, tf.json), the paper's
                          Fig. 3: efficacy and specificity after the last checkpoint of each method on
                          DG, MQ and T/F side by side
+  downstream.png         when runs evaluated downstream tasks (kedit run's "downstream" field), the
+                         paper's Fig. 2 / 7c: one panel per task, its accuracy (x100) against the number
+                         of edits (0: the unedited model), one line per run
+  downstream_f1.png      the same with the support-weighted F1 (AlphaEdit's likelihood F1)
 
 and, when several files are given,
 
@@ -256,6 +260,36 @@ def plot_mqd(files, path):
     return True
 
 
+def plot_downstream(files, path, column="accuracy", name="accuracy"):
+    runs = [f for f in files if "downstream" in f and len(f["downstream"])]
+    if not runs:
+        return False
+    tasks = []
+    for f in runs:
+        tasks += [t for t in f["downstream"] if t not in tasks]
+    cols = min(3, len(tasks))
+    rows = (len(tasks) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.6 * rows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        for f in runs:
+            if task in f["downstream"]:
+                g = f["downstream"][task]
+                ax.plot(np.asarray(g["n_edits"]), 100 * np.asarray(g[column]), marker="o", ms=3, label=label_of(f))
+        ax.set_title(task)
+        ax.set_xlabel("edits")
+        ax.set_ylabel(f"{name} (x100)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle(f"downstream tasks: {name} against the number of edits (0: unedited)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="+", help="results files (.h5) written by kedit run")
@@ -284,7 +318,9 @@ def main():
             if fn(f, out) is not False:
                 written.append(out)
         print("\n".join(written))
-    for name, fn in (("forgetting.png", plot_forgetting), ("fig6.png", plot_fig6), ("mqd.png", plot_mqd)):
+    for name, fn in (("forgetting.png", plot_forgetting), ("fig6.png", plot_fig6), ("mqd.png", plot_mqd),
+                     ("downstream.png", plot_downstream),
+                     ("downstream_f1.png", lambda fs, out: plot_downstream(fs, out, "f1", "weighted F1"))):
         out = os.path.join(args.out, name)
         if opened and fn(opened, out) is not False:
             print(out)

@@ -1,6 +1,7 @@
 /* One self-describing HDF5 results file per run (schema: results/README.md, version RESULTS_SCHEMA_VERSION):
  * the run's metadata as root attributes, one row per edit, the norms of every edited matrix after every
- * edit, the checkpoints' retention matrices and perplexities and the frozen context templates; every
+ * edit, the checkpoints' retention matrices and perplexities, the downstream tasks' scores (on the unedited
+ * model and at every checkpoint, when the run evaluates them) and the frozen context templates; every
  * dataset chunked with HDF5's Fletcher-32 checksum. The resume state lives apart (run/run_state.h). A file
  * is created under a temporary name (PATH.part) and appears at its name only once published; the status
  * attribute reads "complete" only after results_mark_complete, with every planned edit, so a file cut
@@ -62,6 +63,14 @@ typedef struct checkpoint_row {
     double elapsed;              /* wall seconds since the run started */
 } checkpoint_row;
 
+/* One downstream task's scores (run/downstream.h) on the unedited model (n_edits 0) or at a checkpoint. */
+typedef struct downstream_row {
+    const char *task;            /* "sst2", "mmlu", ...: the group /downstream/<task> */
+    long long n_items;           /* test items scored */
+    long long n_truncated;       /* of them, prompts cut on the left to fit the model's context */
+    double accuracy, f1, mcc;    /* confusion_scores (run/confusion.h) of the option-likelihood answers */
+} downstream_row;
+
 /* Creates the file with status "running" under the temporary name PATH.part (results_part_path), refusing
  * an existing path; a PATH.part left by a run that stopped before publishing is replaced (one held by a
  * live run is refused). Nothing is at path until results_publish. */
@@ -87,6 +96,8 @@ const char *results_error(const results *r);
 int results_append_edit(results *r, const edit_row *e);
 int results_append_norms(results *r, const char *matrix, long long edit, const norm_row *n);
 int results_append_checkpoint(results *r, const checkpoint_row *c);
+/* a row of /downstream/<task> for each of the n tasks, with the edits made (0: the unedited model) */
+int results_append_downstream(results *r, long n_edits, const downstream_row *rows, int n);
 int results_set_templates(results *r, const char *const *templates, int n);
 int results_set_attr_str(results *r, const char *name, const char *value);   /* an extra root attribute */
 int results_set_attr_double(results *r, const char *name, double value);
@@ -108,8 +119,11 @@ int results_read(results *r, const char *dataset, double **values, long *rows, l
 int results_read_templates(results *r, char ***templates, int *n); /* free each and the array */
 /* the edited matrices' names (those with a /norms group), malloc'd array of malloc'd strings */
 int results_norm_matrices(results *r, char ***names, int *n);
+/* the downstream tasks recorded (groups of /downstream, in the run's order; none when the run has none) */
+int results_downstream_tasks(results *r, char ***names, int *n);
 /* ---- resuming ---- */
-/* Drops every edit row with edit ≥ n_edits (in /edits and /norms) and every checkpoint with more edits,
+/* Drops every edit row with edit ≥ n_edits (in /edits and /norms) and every checkpoint (in /checkpoints
+ * and /downstream) with more edits,
  * so that a resumed run continues after edit n_edits − 1. */
 int results_truncate_edits(results *r, long n_edits);
 

@@ -41,10 +41,18 @@ typedef struct norm_record {
     norm_row n;
 } norm_record;
 
+/* a row of /downstream/<task> */
+typedef struct downstream_record {
+    long long n_edits, n_items, n_truncated;
+    double accuracy, f1, mcc;
+} downstream_record;
+
 extern const column results_edit_columns[];   /* of /edits, laid out as edit_row */
 extern const size_t results_n_edit_columns;
 extern const column results_norm_columns[];   /* of /norms/<matrix>, laid out as norm_record */
 extern const size_t results_n_norm_columns;
+extern const column results_downstream_columns[]; /* of /downstream/<task>, laid out as downstream_record */
+extern const size_t results_n_downstream_columns;
 extern const char *const results_retention_names[3]; /* the retention matrices of /checkpoints */
 extern const char *const results_required[];  /* the objects every results file holds */
 extern const size_t results_n_required;

@@ -87,14 +87,22 @@ static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
-int results_norm_matrices(results *r, char ***names, int *n) {
+/* the members of group path in the order they were created (none when optional and absent) */
+static int list_group(results *r, const char *path, bool optional, char ***names, int *n) {
     name_list l = {NULL, 0};
-    hid_t g = H5Gopen2(r->file, "/norms", H5P_DEFAULT);
+    *names = NULL;
+    *n = 0;
+    if (optional && !h5_exists(r->file, path)) return 0;
+    hid_t g = H5Gopen2(r->file, path, H5P_DEFAULT);
     hsize_t idx = 0;
-    // in the order the matrices were first recorded (layer order), not alphabetical
     int rc = g < 0 || H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, &l) < 0;
     if (g >= 0) H5Gclose(g);
     *names = l.names;
     *n = l.n;
-    return rc ? results_fail(r, "cannot list /norms") : 0;
+    return rc ? results_fail(r, "cannot list %s", path) : 0;
 }
+
+// in the order the matrices were first recorded (layer order), not alphabetical
+int results_norm_matrices(results *r, char ***names, int *n) { return list_group(r, "/norms", false, names, n); }
+
+int results_downstream_tasks(results *r, char ***names, int *n) { return list_group(r, "/downstream", true, names, n); }

@@ -1,5 +1,5 @@
-/* The results file's schema (results/README.md, version RESULTS_SCHEMA_VERSION): the columns of /edits
- * and /norms/<matrix>, the retention matrices of /checkpoints, the objects every file must hold, and the
+/* The results file's schema (results/README.md, version RESULTS_SCHEMA_VERSION): the columns of /edits,
+ * /norms/<matrix> and /downstream/<task>, the retention matrices of /checkpoints, the objects every file must hold, and the
  * empty layout a new file starts with. */
 #include "run/results_impl.h"
 
@@ -34,6 +34,17 @@ const column results_norm_columns[] = {
     {"values_norm", offsetof(norm_record, n.values_norm), false, "GRACE: ||values||_F of the codebook (NaN otherwise)"},
 };
 const size_t results_n_norm_columns = sizeof results_norm_columns / sizeof *results_norm_columns;
+
+#define DS_COL(field, is_int, text) {#field, offsetof(downstream_record, field), is_int, text}
+const column results_downstream_columns[] = {
+    DS_COL(n_edits, true, "edits made when the task was scored (0: the unedited model)"),
+    DS_COL(n_items, true, "test items scored"),
+    DS_COL(n_truncated, true, "items whose prompt was cut on the left to fit the model's context"),
+    DS_COL(accuracy, false, "fraction of items whose most likely answer option is the label"),
+    DS_COL(f1, false, "support-weighted mean of the per-class F1 of the answers"),
+    DS_COL(mcc, false, "Matthews correlation coefficient of the answers (multi-class form)"),
+};
+const size_t results_n_downstream_columns = sizeof results_downstream_columns / sizeof *results_downstream_columns;
 
 const char *const results_retention_names[3] = {"efficacy", "paraphrase", "specificity"};
 

@@ -1,5 +1,5 @@
 /* Truncating a results file for a resume (results_h5.h's results_truncate_edits): every row after the
- * resumed edit is dropped from /edits, /norms and /checkpoints. */
+ * resumed edit is dropped from /edits, /norms, /checkpoints and /downstream. */
 #include "run/results_impl.h"
 
 #include <stdio.h>
@@ -29,10 +29,11 @@ static long rows_up_to(results *r, const char *path, double limit) {
     return k;
 }
 
-static int truncate_group(results *r, const char *g, const column *cols, size_t n_cols, long n_edits) {
+/* keeps the leading rows of group g whose column key is ≤ limit */
+static int truncate_group(results *r, const char *g, const column *cols, size_t n_cols, const char *key, double limit) {
     char path[GROUP_PATH + 64];
-    snprintf(path, sizeof path, "%s/edit", g);
-    long keep = rows_up_to(r, path, (double)n_edits - 1);
+    snprintf(path, sizeof path, "%s/%s", g, key);
+    long keep = rows_up_to(r, path, limit);
     if (keep < 0) return -1;
     for (size_t i = 0; i < n_cols; i++) {
         snprintf(path, sizeof path, "%s/%s", g, cols[i].name);
@@ -42,13 +43,22 @@ static int truncate_group(results *r, const char *g, const column *cols, size_t 
 }
 
 int results_truncate_edits(results *r, long n_edits) {
-    if (truncate_group(r, "/edits", results_edit_columns, results_n_edit_columns, n_edits)) return -1;
+    double last = (double)n_edits - 1;
+    if (truncate_group(r, "/edits", results_edit_columns, results_n_edit_columns, "edit", last)) return -1;
     char **names;
     int n, rc = results_norm_matrices(r, &names, &n);
     for (int i = 0; i < n; i++) {
         char g[GROUP_PATH];
         snprintf(g, sizeof g, "/norms/%.*s", MAX_NAME, names[i]);
-        if (!rc) rc = truncate_group(r, g, results_norm_columns, results_n_norm_columns, n_edits);
+        if (!rc) rc = truncate_group(r, g, results_norm_columns, results_n_norm_columns, "edit", last);
+        free(names[i]);
+    }
+    free(names);
+    if (rc || results_downstream_tasks(r, &names, &n)) return -1;
+    for (int i = 0; i < n; i++) { // the unedited model's row (n_edits 0) stays
+        char g[GROUP_PATH];
+        snprintf(g, sizeof g, "/downstream/%.*s", MAX_NAME, names[i]);
+        if (!rc) rc = truncate_group(r, g, results_downstream_columns, results_n_downstream_columns, "n_edits", n_edits);
         free(names[i]);
     }
     free(names);

@@ -55,18 +55,41 @@ static int check_name(results *r, const char *what, const char *name) {
     return 0;
 }
 
+/* the group g of columns cols, created with them when absent */
+static int ensure_group(results *r, const char *g, const column *cols, size_t n) {
+    if (h5_exists(r->file, g)) return 0;
+    hid_t grp = h5_create_group(r->file, g, false);
+    int rc = grp < 0 || results_create_columns(grp, cols, n);
+    if (grp >= 0) H5Gclose(grp);
+    return rc ? results_fail(r, "cannot create %s", g) : 0;
+}
+
 int results_append_norms(results *r, const char *matrix, long long edit, const norm_row *n) {
     if (check_name(r, "matrix", matrix)) return -1;
     char g[GROUP_PATH];
     snprintf(g, sizeof g, "/norms/%s", matrix);
-    if (!h5_exists(r->file, g)) {
-        hid_t grp = h5_create_group(r->file, g, false);
-        int rc = grp < 0 || results_create_columns(grp, results_norm_columns, results_n_norm_columns);
-        if (grp >= 0) H5Gclose(grp);
-        if (rc) return results_fail(r, "cannot create %s", g);
-    }
+    if (ensure_group(r, g, results_norm_columns, results_n_norm_columns)) return -1;
     norm_record rec = {edit, *n};
     return append_record(r, g, results_norm_columns, results_n_norm_columns, &rec);
+}
+
+int results_append_downstream(results *r, long n_edits, const downstream_row *rows, int n) {
+    if (!h5_exists(r->file, "/downstream")) { // its tasks listed in the run's order
+        hid_t g = h5_create_group(r->file, "downstream", true);
+        if (g < 0) return results_fail(r, "cannot create /downstream");
+        H5Gclose(g);
+    }
+    for (int i = 0; i < n; i++) {
+        if (check_name(r, "downstream task", rows[i].task)) return -1;
+        char g[GROUP_PATH];
+        snprintf(g, sizeof g, "/downstream/%s", rows[i].task);
+        downstream_record rec = {n_edits, rows[i].n_items, rows[i].n_truncated, rows[i].accuracy, rows[i].f1,
+                                 rows[i].mcc};
+        if (ensure_group(r, g, results_downstream_columns, results_n_downstream_columns) ||
+            append_record(r, g, results_downstream_columns, results_n_downstream_columns, &rec))
+            return -1;
+    }
+    return 0;
 }
 
 int results_append_checkpoint(results *r, const checkpoint_row *c) {

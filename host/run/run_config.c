@@ -2,6 +2,7 @@
 
 #include "file_read.h"
 #include "model.h"
+#include "run/downstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,8 @@ static cJSON *obj_field(reader *r, cJSON *obj, const char *key, const char *fiel
 }
 
 static const char *const known_top[] = {"name", "model", "model_name", "tokenizer", "hparams", "dataset", "protocol",
-                                        "schedule", "stats", "templates", "perplexity", "eval_batch", "output",
-                                        "device", "weights", "seed", NULL};
+                                        "schedule", "stats", "templates", "perplexity", "downstream",
+                                        "eval_batch", "output", "device", "weights", "seed", NULL};
 
 static void reject_unknown(reader *r, cJSON *obj, const char *const *known, const char *where) {
     for (cJSON *e = obj ? obj->child : NULL; e; e = e->next) {
@@ -113,6 +114,44 @@ static void reject_unknown(reader *r, cJSON *obj, const char *const *known, cons
             fail(r, field, "unknown field (see configs/README.md)");
         }
     }
+}
+
+/* "downstream": {"tasks": [...], "n": N, "path": FOLDER}; absent: no downstream evaluation */
+static void downstream_fields(reader *r, cJSON *j, run_config *c) {
+    if (!cJSON_GetObjectItemCaseSensitive(j, "downstream")) return;
+    cJSON *dn = obj_field(r, j, "downstream", "downstream");
+    if (!dn) return;
+    static const char *const known[] = {"tasks", "n", "path", NULL};
+    reject_unknown(r, dn, known, "downstream.");
+    c->downstream_path = str_field(r, dn, "path", "downstream.path", "$KEDIT_DATA/downstream", true);
+    c->downstream_n = (int)num_field(r, dn, "n", "downstream.n", 100, 1, 1e6, true);
+    cJSON *tasks = member(dn, "tasks", cJSON_CreateStringArray((const char *const[]){"sst2", "mmlu", "mrpc", "cola",
+                                                                                     "rte", "nli"}, 6));
+    if (!cJSON_IsArray(tasks) || cJSON_GetArraySize(tasks) == 0) {
+        fail(r, "downstream.tasks", "expected a non-empty array of task names (" DOWNSTREAM_TASKS ")");
+        return;
+    }
+    c->downstream_tasks = calloc((size_t)cJSON_GetArraySize(tasks), sizeof(char *));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, tasks) {
+        char field[64], msg[160];
+        snprintf(field, sizeof field, "downstream.tasks[%d]", c->n_downstream);
+        if (!cJSON_IsString(e) || !downstream_task_known(e->valuestring)) {
+            snprintf(msg, sizeof msg, "%s%s%s: not a task (known: " DOWNSTREAM_TASKS ")", cJSON_IsString(e) ? "\"" : "",
+                     cJSON_IsString(e) ? e->valuestring : "not a string", cJSON_IsString(e) ? "\"" : "");
+            fail(r, field, msg);
+            return;
+        }
+        for (int k = 0; k < c->n_downstream; k++)
+            if (!strcmp(c->downstream_tasks[k], e->valuestring)) {
+                snprintf(msg, sizeof msg, "\"%s\" is listed twice", e->valuestring);
+                fail(r, field, msg);
+                return;
+            }
+        c->downstream_tasks[c->n_downstream++] = strdup(e->valuestring);
+    }
+    if (c->mode == EDITS_INDEPENDENT)
+        fail(r, "downstream", "independent edits leave the unedited model at every checkpoint: nothing to compare");
 }
 
 int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err, size_t errlen) {
@@ -201,6 +240,7 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
         c->ppl_tokens = (int)num_field(&r, pp, "n_tokens", "perplexity.n_tokens", 4096, 2, 1e8, true);
         c->ppl_window = (int)num_field(&r, pp, "window", "perplexity.window", 256, 2, 1e6, true);
     }
+    downstream_fields(&r, j, c);
     if (!r.failed && !c->name) {
         const char *base = strrchr(c->output, '/');
         c->name = strdup(base ? base + 1 : c->output);
@@ -231,8 +271,10 @@ int run_config_load(const char *path, run_config *c, char *err, size_t errlen) {
 void run_config_free(run_config *c) {
     char *ps[] = {c->source, c->name, c->model_path, c->model_name, c->tokenizer_path, c->hparams_path,
                   c->dataset_path, c->stats_corpus, c->stats_cache, c->templates_path, c->ppl_text, c->output,
-                  c->device};
+                  c->device, c->downstream_path};
     for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) free(ps[i]);
+    for (int i = 0; i < c->n_downstream; i++) free(c->downstream_tasks[i]);
+    free(c->downstream_tasks);
     cJSON_Delete(c->json);
     memset(c, 0, sizeof *c);
 }

@@ -42,6 +42,10 @@ typedef struct run_config {
     char *ppl_text;         /* held-out text for the perplexity at checkpoints (NULL: none) */
     int ppl_tokens, ppl_window;
     int eval_batch;         /* prompts per forward in the evaluation */
+    char **downstream_tasks; /* the downstream tasks scored on W₀ and at every checkpoint (run/downstream.h) */
+    int n_downstream;       /* 0: none (no "downstream" field) */
+    int downstream_n;       /* test items per task */
+    char *downstream_path;  /* the folder of <task>.jsonl */
     char *output;           /* the results file */
     char *device;           /* "cpu" or "cuda" */
     kweight_type weights;   /* storage of the model's linear weights: "f32" (default) or "bf16" */

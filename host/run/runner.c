@@ -4,6 +4,7 @@
 #include "methods/editor.h"
 #include "model_save.h"
 #include "progress.h"
+#include "run/downstream.h"
 #include "run/input_digest.h"
 #include "run/metrics.h"
 #include "run/interrupt.h"
@@ -47,6 +48,7 @@ typedef struct run {
     long n_ppl;
     double ppl0;               /* perplexity of the unedited model (NaN without a text) */
     double *prob_pre;          /* n target probabilities on W₀ */
+    downstream down;           /* the downstream tasks' test items (n 0: none) */
     char err[2048];
 } run;
 
@@ -129,6 +131,39 @@ static int perplexity(run *r, double *ppl) {
     return metrics_perplexity(&r->m, r->ppl_ids, r->n_ppl, r->c->ppl_window, r->c->eval_batch, ppl, r->err, sizeof r->err);
 }
 
+static int load_downstream(run *r) {
+    run_config *c = r->c;
+    if (!c->n_downstream) return 0;
+    if (downstream_load(&r->down, c->downstream_path, (const char *const *)c->downstream_tasks, c->n_downstream,
+                        c->downstream_n, r->tok, r->m.cfg.n_ctx, r->err, sizeof r->err))
+        return -1;
+    for (int i = 0; i < r->down.n; i++)
+        if (r->down.task[i].n_truncated)
+            printf("downstream %s: %ld of %d prompts cut on the left to fit the model's %d positions\n",
+                   r->down.task[i].name, r->down.task[i].n_truncated, r->down.task[i].n_items, r->m.cfg.n_ctx);
+    return 0;
+}
+
+/* the downstream tasks' scores on the live model, a row of /downstream after n edits (0: W₀) */
+static int downstream_checkpoint(run *r, long n) {
+    if (!r->down.n) return 0;
+    downstream_row *row = malloc((size_t)r->down.n * sizeof *row);
+    int rc = downstream_score(&r->down, &r->m, n ? editor_eval_hooks(r->ed) : NULL, r->c->eval_batch, row, r->err,
+                              sizeof r->err);
+    if (!rc && results_append_downstream(r->res, n, row, r->down.n))
+        rc = -1, snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
+    if (!rc) {
+        char line[1024];
+        int k = 0;
+        for (int i = 0; i < r->down.n && k < (int)sizeof line; i++)
+            k += snprintf(line + k, sizeof line - (size_t)k, "%s %s %.2f", i ? "," : "", row[i].task, 100 * row[i].accuracy);
+        if (n) progress_note(&r->pr, "checkpoint %ld: downstream accuracy%s", n, line);
+        else printf("unedited: downstream accuracy%s\n", line);
+    }
+    free(row);
+    return rc;
+}
+
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
 /* a fresh run's id: 32 hex digits from /dev/urandom (the time and process id where it cannot be read) */
@@ -170,6 +205,12 @@ static void digest_inputs(run *r) {
     if (regular_file(tp)) add_file_digest(r, "tokenizer", tp);
     add_file_digest(r, "dataset", c->dataset_path);
     if (c->ppl_text) add_file_digest(r, "perplexity_text", c->ppl_text);
+    for (int i = 0; i < c->n_downstream; i++) {
+        char name[64], *path = downstream_task_path(c->downstream_path, c->downstream_tasks[i]);
+        snprintf(name, sizeof name, "downstream_%s", c->downstream_tasks[i]);
+        add_file_digest(r, name, path);
+        free(path);
+    }
 }
 
 /* the covariances the editor uses (after the statistics cache or corpus and their regularisation) and,
@@ -266,6 +307,7 @@ static int evaluate_unedited(run *r) {
     }
     free(s);
     if (perplexity(r, &r->ppl0)) return -1;
+    if (!r->o->resume && downstream_checkpoint(r, 0)) return -1; // a resumed file has its row
     if (!r->o->resume) {
         results_set_attr_double(r->res, "pre_efficacy", eff / n);
         results_set_attr_double(r->res, "pre_paraphrase", par / n);
@@ -289,7 +331,7 @@ static int prepare_editor(run *r) {
 
 /* every input that the run reads before its first edit, read and checked before the results file exists
  * (load_inputs has checked the model, tokenizer, hyper-parameters, templates and dataset) */
-static int validate_inputs(run *r) { return load_ppl_text(r) || prepare_editor(r); }
+static int validate_inputs(run *r) { return load_ppl_text(r) || load_downstream(r) || prepare_editor(r); }
 
 static int record_templates(run *r) {
     const ctx_templates *t = editor_templates(r->ed);
@@ -480,7 +522,7 @@ static int checkpoint(run *r, long n, double t_start) {
         if (!independent) eff[i] = s[i].efficacy, par[i] = s[i].paraphrase, spe[i] = s[i].specificity;
         me += eff[i] / n, mp += par[i] / n, ms += spe[i] / n;
     }
-    if (!rc && !independent) rc = perplexity(r, &ppl);
+    if (!rc && !independent) rc = perplexity(r, &ppl) || downstream_checkpoint(r, n);
     checkpoint_row row = {n, eff, par, spe, ppl, r->ppl0, progress_now() - t_start};
     if (!rc && results_append_checkpoint(r->res, &row)) rc = -1, snprintf(r->err, sizeof r->err, "%s", results_error(r->res));
     char ppl_note[64] = "";
@@ -571,6 +613,7 @@ static void run_free(run *r, bool failed) {
     cJSON_Delete(r->digests);
     cJSON_Delete(r->digest_paths);
     eval_set_free(&r->es);
+    downstream_free(&r->down);
     dataset_free(&r->ds);
     if (r->tok) tokenizer_free(r->tok);
     if (r->m.layers) model_free(&r->m);

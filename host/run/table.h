@@ -25,6 +25,14 @@ int table_print(FILE *out, const char *const *files, int n_files, table_format f
 int table_print_paper(FILE *out, const char *const *files, int n_files, table_format fmt, const long *checkpoints,
                       int n_ck, char *err, size_t errlen);
 
+/* The downstream tasks' scores of the files (kedit run's "downstream" field): a row per file, task and
+ * score (accuracy, weighted F1, MCC, ×100), a column for the unedited model, then one per checkpoint
+ * (checkpoints: those; NULL: every one in the files); "-" where a file has no score. A file without
+ * downstream scores is named below the table; none with any is an error. Returns 0, or −1 with a message
+ * naming the file in err. */
+int table_print_downstream(FILE *out, const char *const *files, int n_files, table_format fmt, const long *checkpoints,
+                           int n_ck, char *err, size_t errlen);
+
 /* "text", "md" (or "markdown"), "csv"; −1 for another name */
 int table_format_parse(const char *name, table_format *f);
 

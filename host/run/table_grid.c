@@ -136,7 +136,7 @@ void table_grid_print(FILE *out, const table_grid *g) {
             int len = text_width(g->cell[r][c]);
             if (len > w[c]) w[c] = len;
         }
-    if (g->fmt == TABLE_TEXT) print_checkpoint_heads(out, g, w);
+    if (g->fmt == TABLE_TEXT && g->n_ck) print_checkpoint_heads(out, g, w);
     for (int r = 0; r < g->rows; r++) {
         for (int c = 0; c < g->cols; c++) {
             const char *t = g->cell[r][c];

@@ -13,11 +13,13 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void verify_usage(FILE *f) {
     fprintf(f, "usage: kedit verify MODEL [--no-tokenizer]\n"
@@ -78,8 +80,16 @@ static int check_dtypes(const st_set *st, char *err, size_t errlen) {
     return 0;
 }
 
-/* every tensor of shard f converted to float32 one at a time and checked finite; the shard's pages are
- * released afterwards, so memory holds one tensor and at most one shard */
+/* unmaps the pages holding t's bytes from this process (the page cache keeps them): reading a 27 GB
+ * checkpoint then holds one tensor's pages at a time */
+static void release_pages(const st_file *file, const st_tensor *t) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)file->map;
+    uintptr_t from = (uintptr_t)t->data / page * page, to = ((uintptr_t)t->data + t->nbytes + page - 1) / page * page;
+    if (to > base + file->size) to = base + file->size; /* the mapping's last page is whole: stay inside it */
+    if (from < to) madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
+/* every tensor of shard f converted to float32 one at a time, checked finite, its pages released */
 static int check_finite_shard(const st_set *st, int f, float **buf, size_t *cap, char *err, size_t errlen) {
     const st_file *file = &st->files[f];
     for (int i = 0; i < st->n_tensors; i++) {
@@ -96,8 +106,8 @@ static int check_finite_shard(const st_set *st, int f, float **buf, size_t *cap,
             *cap = n;
         }
         if (st_read_f32(t, *buf, err, errlen) || load_check_finite(*buf, n, t->file, t->name, err, errlen)) return 1;
+        release_pages(file, t);
     }
-    posix_madvise(file->map, file->size, POSIX_MADV_DONTNEED);
     return 0;
 }
 

@@ -9,5 +9,6 @@ int cmd_table(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_mqd(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ typedef struct loader {
     const char *layer_fmt; /* "h.%d." or "layers.%d." */
     int layer;             /* block the stems below belong to, −1 for the others */
     kweight_type linears;  /* storage of linear weights */
+    bool check_only;       /* find every tensor with its shape; convert and upload nothing */
     float *buf, *tbuf;     /* scratch: one converted tensor, one transposed slice */
     size_t cap, tcap;      /* their sizes in floats */
     char *err;
@@ -81,7 +82,9 @@ static float *convert(loader *x, const st_tensor *t) {
 /* a tensor stored as it is used, (d0) or (d0, d1), onto the device */
 static int load(loader *x, float **dst, const char *stem, const char *suffix, int64_t d0, int64_t d1) {
     const st_tensor *t = find(x, stem, suffix, d0, d1);
-    float *host = t ? convert(x, t) : NULL;
+    if (!t) return 1;
+    if (x->check_only) return 0;
+    float *host = convert(x, t);
     if (!host) return 1;
     *dst = weights_upload(x->be, host, (size_t)t->numel);
     return 0;
@@ -97,9 +100,12 @@ static int lin(loader *x, linear *l, const char *stem, bool has_bias, int out, i
     l->out = out;
     l->in = in;
     const st_tensor *t = find(x, stem, ".weight", out, in);
-    const float *W = t ? convert(x, t) : NULL;
-    return !W || linear_upload(x->be, l, W, x->linears, x->err, x->errlen) ||
-           (has_bias && load(x, &l->b, stem, ".bias", out, 0));
+    if (!t) return 1;
+    if (!x->check_only) {
+        const float *W = convert(x, t);
+        if (!W || linear_upload(x->be, l, W, x->linears, x->err, x->errlen)) return 1;
+    }
+    return has_bias && load(x, &l->b, stem, ".bias", out, 0);
 }
 
 enum { TILE = 16 }; /* 16×16 float tiles: measured fastest of 8, 16, 32, 64 (power-of-2 strides alias in L1) */
@@ -118,7 +124,9 @@ static void transpose_cols(const float *W, int cols, int col0, float *Wt, int ou
  * transposed to (out, in) */
 static int conv1d(loader *x, linear *const *parts, int n, const char *stem, int in, int out) {
     const st_tensor *t = find(x, stem, ".weight", in, (int64_t)n * out);
-    const float *W = t ? convert(x, t) : NULL;          /* (in, n·out) */
+    if (!t) return 1;
+    if (x->check_only) return find(x, stem, ".bias", (int64_t)n * out, 0) == NULL;
+    const float *W = convert(x, t);                     /* (in, n·out) */
     float *Wt = scratch(x, &x->tbuf, &x->tcap, (size_t)out * in); /* (out, in) */
     if (!W || !Wt) return 1;
     for (int p = 0; p < n; p++) {
@@ -193,6 +201,35 @@ static int load_llama(loader *x, model *m) {
     return 0;
 }
 
+/* walks the architecture's tensors with x (m->cfg read, m->layers allocated here) */
+static int walk(loader *x, model *m) {
+    if (!(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
+        snprintf(x->err, x->errlen, "%s: out of memory", x->dir);
+        return 1;
+    }
+    int rc;
+    if (m->cfg.arch == ARCH_LLAMA) {
+        x->prefix = "model.";
+        x->layer_fmt = "layers.%d.";
+        rc = load_llama(x, m);
+    } else {
+        x->prefix = "transformer.";
+        x->layer_fmt = "h.%d.";
+        rc = m->cfg.arch == ARCH_GPT2 ? load_gpt2(x, m) : load_gptj(x, m);
+    }
+    free(x->buf);
+    free(x->tbuf);
+    return rc;
+}
+
+int hf_weights_check(const char *dir, const model_config *c, const st_set *st, char *err, size_t errlen) {
+    model m = {.cfg = *c};
+    loader x = {.st = st, .dir = dir, .layer = -1, .check_only = true, .err = err, .errlen = errlen};
+    int rc = walk(&x, &m);
+    free(m.layers); /* check_only: no weights were uploaded into it */
+    return rc;
+}
+
 int hf_model_load(const char *dir, const backend *be, model *m, char *err, size_t errlen) {
     char *config = path_join(dir, "config.json");
     if (!config) {
@@ -205,21 +242,8 @@ int hf_model_load(const char *dir, const backend *be, model *m, char *err, size_
     st_set st;
     if (st_open_dir(dir, &st, err, errlen)) return 1;
     loader x = {.st = &st, .be = be, .dir = dir, .layer = -1, .linears = m->weights, .err = err, .errlen = errlen};
-    if (!(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
-        snprintf(err, errlen, "%s: out of memory", dir);
-        rc = 1;
-    } else if (m->cfg.arch == ARCH_LLAMA) {
-        x.prefix = "model.";
-        x.layer_fmt = "layers.%d.";
-        rc = load_llama(&x, m);
-    } else {
-        x.prefix = "transformer.";
-        x.layer_fmt = "h.%d.";
-        rc = m->cfg.arch == ARCH_GPT2 ? load_gpt2(&x, m) : load_gptj(&x, m);
-    }
+    rc = walk(&x, m);
     if (!rc) snprintf(m->checksum, sizeof m->checksum, "%016" PRIx64, st_checksum(&st));
-    free(x.buf);
-    free(x.tbuf);
     st_close(&st);
     return rc;
 }

@@ -75,53 +75,71 @@ static int read_header(const int32_t h[7], model_config *c, const char *path, ch
     return 0;
 }
 
-static int load_weights(cursor *cur, const backend *be, model *m) {
-    const model_config *c = &m->cfg;
+/* the file's tensors, each for all layers at once (wcls is emb when the head is tied) */
+typedef struct tensors {
+    const float *emb, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3, *rms_final, *wcls;
+} tensors;
+
+/* takes every tensor c implies, each finite, and checks that nothing follows the last */
+static int take_all(cursor *cur, const model_config *c, tensors *t) {
     double L = c->n_layer, d = c->d, kv = (double)c->n_kv_head * c->head_dim, h = c->d_ff, V = c->vocab;
-    const float *emb = take(cur, V * d, "token_embedding"), *rms_att = take(cur, L * d, "rms_att"),
-                *wq = take(cur, L * d * d, "wq"), *wk = take(cur, L * kv * d, "wk"),
-                *wv = take(cur, L * kv * d, "wv"), *wo = take(cur, L * d * d, "wo"),
-                *rms_ffn = take(cur, L * d, "rms_ffn"), *w1 = take(cur, L * h * d, "w1"),
-                *w2 = take(cur, L * d * h, "w2"), *w3 = take(cur, L * h * d, "w3"),
-                *rms_final = take(cur, d, "rms_final"),
-                *freq_re = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_real"),
-                *freq_im = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_imag"),
-                *wcls = c->tied_head ? emb : take(cur, V * d, "wcls");
-    if (!emb || !rms_att || !wq || !wk || !wv || !wo || !rms_ffn || !w1 || !w2 || !w3 || !rms_final || !freq_re ||
-        !freq_im || !wcls)
+    t->emb = take(cur, V * d, "token_embedding"); /* in file order: one statement each */
+    t->rms_att = take(cur, L * d, "rms_att");
+    t->wq = take(cur, L * d * d, "wq");
+    t->wk = take(cur, L * kv * d, "wk");
+    t->wv = take(cur, L * kv * d, "wv");
+    t->wo = take(cur, L * d * d, "wo");
+    t->rms_ffn = take(cur, L * d, "rms_ffn");
+    t->w1 = take(cur, L * h * d, "w1");
+    t->w2 = take(cur, L * d * h, "w2");
+    t->w3 = take(cur, L * h * d, "w3");
+    t->rms_final = take(cur, d, "rms_final");
+    const float *freq_re = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_real");
+    const float *freq_im = take(cur, (double)c->n_ctx * c->head_dim / 2, "freq_cis_imag");
+    t->wcls = c->tied_head ? t->emb : take(cur, V * d, "wcls");
+    if (!t->emb || !t->rms_att || !t->wq || !t->wk || !t->wv || !t->wo || !t->rms_ffn || !t->w1 || !t->w2 ||
+        !t->w3 || !t->rms_final || !freq_re || !freq_im || !t->wcls)
         return 1;
     if (cur->at != cur->end) {
         snprintf(cur->err, cur->errlen, "%s: %zu bytes after the last tensor (not a llama2.c legacy file?)",
                  cur->path, (size_t)(cur->end - cur->at));
         return 1;
     }
-    size_t D = (size_t)c->d, KV = (size_t)kv, H = (size_t)c->d_ff;
+    return 0;
+}
+
+static int load_weights(cursor *cur, const backend *be, model *m) {
+    const model_config *c = &m->cfg;
+    tensors t;
+    if (take_all(cur, c, &t)) return 1;
+    size_t D = (size_t)c->d, KV = (size_t)c->n_kv_head * (size_t)c->head_dim, H = (size_t)c->d_ff;
     int rc = 0;
     for (int l = 0; l < c->n_layer && !rc; l++) { /* layer l's part of each all-layer tensor */
         layer_weights *lw = &m->layers[l];
-        lw->ln1_w = weights_upload(be, rms_att + l * D, D);
-        lw->ln2_w = weights_upload(be, rms_ffn + l * D, D);
+        lw->ln1_w = weights_upload(be, t.rms_att + l * D, D);
+        lw->ln2_w = weights_upload(be, t.rms_ffn + l * D, D);
         struct {
             linear *dst;
             const float *src;
             int out, in;
-        } lin[] = {{&lw->q, wq + l * D * D, c->d, c->d},          {&lw->k, wk + l * KV * D, (int)KV, c->d},
-                   {&lw->v, wv + l * KV * D, (int)KV, c->d},      {&lw->o, wo + l * D * D, c->d, c->d},
-                   {&lw->mlp_in, w1 + l * H * D, c->d_ff, c->d},  {&lw->mlp_up, w3 + l * H * D, c->d_ff, c->d},
-                   {&lw->mlp_out, w2 + l * D * H, c->d, c->d_ff}};
+        } lin[] = {{&lw->q, t.wq + l * D * D, c->d, c->d},          {&lw->k, t.wk + l * KV * D, (int)KV, c->d},
+                   {&lw->v, t.wv + l * KV * D, (int)KV, c->d},      {&lw->o, t.wo + l * D * D, c->d, c->d},
+                   {&lw->mlp_in, t.w1 + l * H * D, c->d_ff, c->d},  {&lw->mlp_up, t.w3 + l * H * D, c->d_ff, c->d},
+                   {&lw->mlp_out, t.w2 + l * D * H, c->d, c->d_ff}};
         for (size_t i = 0; i < sizeof lin / sizeof *lin && !rc; i++) {
             *lin[i].dst = (linear){.out = lin[i].out, .in = lin[i].in};
             rc = linear_upload(be, lin[i].dst, lin[i].src, m->weights, cur->err, cur->errlen);
         }
     }
     if (rc) return 1;
-    m->wte = weights_upload(be, emb, (size_t)c->vocab * D);
-    m->lnf_w = weights_upload(be, rms_final, D);
+    m->wte = weights_upload(be, t.emb, (size_t)c->vocab * D);
+    m->lnf_w = weights_upload(be, t.rms_final, D);
     m->head = (linear){.w = c->tied_head ? m->wte : NULL, .out = c->vocab, .in = c->d};
-    return c->tied_head ? 0 : linear_upload(be, &m->head, wcls, m->weights, cur->err, cur->errlen);
+    return c->tied_head ? 0 : linear_upload(be, &m->head, t.wcls, m->weights, cur->err, cur->errlen);
 }
 
-int llama2c_model_load(const char *path, const backend *be, model *m, char *err, size_t errlen) {
+/* maps the file at path and reads its header into c; non-zero with the message in err (nothing mapped) */
+static int map_model(const char *path, model_config *c, void **map, size_t *size, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
@@ -134,25 +152,51 @@ int llama2c_model_load(const char *path, const backend *be, model *m, char *err,
         close(fd);
         return 1;
     }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *size = (size_t)st.st_size;
+    *map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
-    if (map == MAP_FAILED) {
+    if (*map == MAP_FAILED) {
         snprintf(err, errlen, "%s: cannot map (%s)", path, strerror(errno));
         return 1;
     }
     int32_t header[7];
-    memcpy(header, map, sizeof header);
-    int rc = read_header(header, &m->cfg, path, err, errlen) || load_check_memory(&m->cfg, be, m->weights, path, err, errlen);
+    memcpy(header, *map, sizeof header);
+    if (read_header(header, c, path, err, errlen)) {
+        munmap(*map, *size);
+        return 1;
+    }
+    return 0;
+}
+
+static cursor cursor_at_weights(const void *map, size_t size, const char *path, char *err, size_t errlen) {
+    return (cursor){.at = (const unsigned char *)map + HEADER_BYTES,
+                    .end = (const unsigned char *)map + size,
+                    .path = path,
+                    .err = err,
+                    .errlen = errlen};
+}
+
+int llama2c_check(const char *path, model_config *c, char *err, size_t errlen) {
+    void *map;
+    size_t size;
+    if (map_model(path, c, &map, &size, err, errlen)) return 1;
+    cursor cur = cursor_at_weights(map, size, path, err, errlen);
+    tensors t;
+    int rc = take_all(&cur, c, &t);
+    munmap(map, size);
+    return rc;
+}
+
+int llama2c_model_load(const char *path, const backend *be, model *m, char *err, size_t errlen) {
+    void *map;
+    size_t size;
+    if (map_model(path, &m->cfg, &map, &size, err, errlen)) return 1;
+    int rc = load_check_memory(&m->cfg, be, m->weights, path, err, errlen);
     if (!rc && !(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers))) {
         snprintf(err, errlen, "%s: out of memory", path);
         rc = 1;
     }
-    cursor cur = {.at = (const unsigned char *)map + HEADER_BYTES,
-                  .end = (const unsigned char *)map + size,
-                  .path = path,
-                  .err = err,
-                  .errlen = errlen};
+    cursor cur = cursor_at_weights(map, size, path, err, errlen);
     if (!rc) rc = load_weights(&cur, be, m);
     if (!rc) snprintf(m->checksum, sizeof m->checksum, "%016" PRIx64, fnv1a64(FNV1A64_OFFSET, map, size));
     munmap(map, size);

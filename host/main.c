@@ -15,6 +15,7 @@ static const command commands[] = {
     {"run", cmd_run, "one sequential-editing run from a configuration (or a sweep task; resumable)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (or of each line of standard input)"},
     {"generate", cmd_generate, "generate text from a model (greedy or top-k sampling)"},
+    {"verify", cmd_verify, "check a model folder or llama2.c .bin before a long run: config, shards, shapes, dtypes, NaN/Inf, tokenizer"},
     {"stats", cmd_stats, "covariance statistics of W_out inputs over a corpus (cached, resumable)"},
     {"sweep", cmd_sweep, "expand a grid of run configurations into task files and a Slurm array script"},
     {"mqd", cmd_mqd, "build the Multi-Question Dataset (DG, MQ, T/F edit requests) from ATOMIC-2020"},

@@ -1,8 +1,9 @@
 /* The covariance statistics around the accumulation (whose numbers test_edit checks against PyTorch):
- * corpus splitting, the §10.5 regularisation, and on stories260K (skipped without ../shared/data) the
+ * corpus splitting (flat text and JSON Lines), the §10.5 regularisation, and on stories260K (skipped without ../shared/data) the
  * cache (a second request loads the file written by the first, bit for bit), resumption after an
  * interruption (the same result as an uninterrupted pass) and the refusal of fewer tokens than d_ff. */
 #include "methods/corpus.h"
+#include "methods/corpus_jsonl.h"
 #include "methods/covariance.h"
 #include "test.h"
 
@@ -20,6 +21,29 @@ static void test_documents_split(void) {
     for (int i = 0; i < n && i < 3; i++) CHECK(!strcmp(docs[i], want[i]), "document %d is [%s]", i, docs[i]);
     for (int i = 0; i < n; i++) free(docs[i]);
     free(docs);
+}
+
+/* one document a line, other fields ignored, blank lines skipped; a bad record is named by line and field */
+static void test_jsonl_documents(void) {
+    const char *text = "{\"id\": 1, \"text\": \"first \\\"doc\\\"\\nline two\"}\r\n\n{\"text\": \"second\"}\n";
+    char **docs, err[256];
+    int n = corpus_jsonl_documents("c.jsonl", text, &docs, err, sizeof err);
+    CHECK(n == 2, "%d documents (%s)", n, n < 0 ? err : "");
+    if (n == 2) {
+        CHECK(!strcmp(docs[0], "first \"doc\"\nline two") && !strcmp(docs[1], "second"), "documents [%s] [%s]",
+              docs[0], docs[1]);
+        for (int i = 0; i < n; i++) free(docs[i]);
+        free(docs);
+    }
+    const char *bad[][2] = {{"{\"text\": \"a\"}\n{\"title\": \"b\"}\n", "line 2: the record has no field \"text\""},
+                            {"{\"text\": \"a\"}\n\n{\"text\": 7}\n", "line 3: the record field \"text\" is not a string"},
+                            {"[\"a\"]\n", "line 1: the record is not a JSON object"},
+                            {"{\"text\": \"a\"\n", "line 1: the record is not a JSON object"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        n = corpus_jsonl_documents("c.jsonl", bad[i][0], &docs, err, sizeof err);
+        CHECK(n == -1 && strstr(err, "c.jsonl: ") && strstr(err, bad[i][1]), "case %zu: %d, message: %s", i, n, err);
+    }
+    CHECK(corpus_is_jsonl("a/b.jsonl") && !corpus_is_jsonl("a/b.txt") && !corpus_is_jsonl("jsonl"), "suffix test");
 }
 
 /* spec §10.5: a C that is not positive definite gets εI, ε = 1e-6·tr(C)/d_ff; a PD C is left alone */
@@ -99,6 +123,7 @@ static void test_cache_resume_refusal(void) {
 
 int main(void) {
     RUN(test_documents_split);
+    RUN(test_jsonl_documents);
     RUN(test_regularise);
     RUN(test_cache_resume_refusal);
     return TEST_SUMMARY();

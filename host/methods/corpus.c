@@ -1,5 +1,6 @@
 #include "corpus.h"
 
+#include "corpus_jsonl.h"
 #include "file_read.h"
 #include "fnv.h"
 
@@ -77,8 +78,13 @@ int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_
     }
     p->checksum = fnv1a64(FNV1A64_OFFSET, text, len);
     char **docs;
-    p->n_docs = corpus_documents(text, &docs);
+    p->n_docs = corpus_is_jsonl(path) ? corpus_jsonl_documents(path, text, &docs, err, errlen)
+                                      : corpus_documents(text, &docs);
     free(text);
+    if (p->n_docs < 0) {
+        p->n_docs = 0;
+        return -1;
+    }
     int64_t cap = 1 << 16;
     int win_cap = 1024;
     p->ids = malloc((size_t)cap * sizeof(int));

@@ -1,6 +1,7 @@
 /* A text corpus cut into model-sized token windows, for the covariance statistics (editing-spec §5,
- * §10.5). Documents are separated by blank lines and begin at top-level headings (" = Title = ", the
- * WikiText article marker; " = = Section = = " stays inside its article); lines end at "\n" or "\r\n".
+ * §10.5). A ".jsonl" file holds one document a line (corpus_jsonl.h); in any other file documents are
+ * separated by blank lines and begin at top-level headings (" = Title = ", the WikiText article marker;
+ * " = = Section = = " stays inside its article); lines end at "\n" or "\r\n".
  * Each document is encoded with the tokenizer's special tokens (BOS on Llama) and cut into consecutive
  * windows of at most max_len tokens, each starting with BOS where the tokenizer adds one, so that every
  * token of the corpus is used (the references truncate each of their 100k documents instead; a small
@@ -27,7 +28,7 @@ typedef struct corpus_plan {
 int corpus_documents(const char *text, char ***docs);
 
 /* reads, splits and tokenises the file at path; max_tokens 0 keeps all. Non-zero with a message naming
- * the file in err on failure. */
+ * the file (and a bad JSON Lines record's line and field) in err on failure. */
 int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_t max_tokens, corpus_plan *p,
                      char *err, size_t errlen);
 void corpus_plan_free(corpus_plan *p);

@@ -14,7 +14,7 @@
 
 #define COV_MAGIC "KEDITCOV"
 #define PART_MAGIC "KEDITCVP"
-#define COV_VERSION 1u
+#define COV_VERSION 2u
 
 /* the cache file's header (native layout), followed by C as d_ff × d_ff float32 */
 typedef struct cov_header {
@@ -24,6 +24,7 @@ typedef struct cov_header {
     char model[24]; /* model checksum, hex */
     uint64_t corpus;
     int64_t n_tokens;
+    int32_t rule, n_docs, n_win; /* corpus_plan's */
 } cov_header;
 
 /* the checkpoint's header, followed by n_layers int32 layer ids and n_layers partial sums Σ k kᵀ
@@ -35,6 +36,7 @@ typedef struct part_header {
     char model[24];
     uint64_t corpus;
     int64_t n_tokens, windows_done, tokens_done;
+    int32_t rule;
 } part_header;
 
 static int mkdir_p(const char *dir) {
@@ -66,15 +68,16 @@ static int write_atomic(const char *path, const void *head, size_t head_len, con
     return 0;
 }
 
-int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, uint64_t corpus_checksum,
-                   int64_t n_tokens, int max_len, float **C, char *err, size_t errlen) {
+int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, const corpus_plan *plan,
+                   int max_len, float **C, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) return 1;
     cov_header h;
     int rc = 1;
     if (fread(&h, sizeof h, 1, f) == 1 && !memcmp(h.magic, COV_MAGIC, 8) && h.version == COV_VERSION &&
         h.d_ff == d_ff && h.layer == layer && h.max_len == max_len && !strncmp(h.model, model_checksum, 24) &&
-        h.corpus == corpus_checksum && h.n_tokens == n_tokens) {
+        h.corpus == plan->checksum && h.n_tokens == plan->n_tokens && h.rule == (int32_t)plan->rule &&
+        h.n_docs == plan->n_docs && h.n_win == plan->n_win) {
         size_t n = (size_t)d_ff * d_ff;
         *C = malloc(n * sizeof(float));
         if (*C && fread(*C, sizeof(float), n, f) == n) {
@@ -132,7 +135,7 @@ typedef struct pass {
 static part_header part_head(const pass *p) {
     part_header h = {.version = COV_VERSION, .d_ff = p->d_ff, .n_layers = p->n, .max_len = p->max_len,
                      .corpus = p->plan->checksum, .n_tokens = p->plan->n_tokens, .windows_done = p->windows_done,
-                     .tokens_done = p->tokens_done};
+                     .tokens_done = p->tokens_done, .rule = (int32_t)p->plan->rule};
     memcpy(h.magic, PART_MAGIC, 8);
     snprintf(h.model, sizeof h.model, "%s", p->m->checksum);
     return h;
@@ -170,7 +173,7 @@ static void load_partial(pass *p) {
     int ok = fread(&h, sizeof h, 1, f) == 1 && !memcmp(h.magic, want.magic, 8) && h.version == want.version &&
              h.d_ff == want.d_ff && h.n_layers == want.n_layers && h.max_len == want.max_len &&
              !strncmp(h.model, want.model, 24) && h.corpus == want.corpus && h.n_tokens == want.n_tokens &&
-             h.windows_done >= 0 && h.windows_done <= p->plan->n_win;
+             h.rule == want.rule && h.windows_done >= 0 && h.windows_done <= p->plan->n_win;
     for (int j = 0; ok && j < p->n; j++) {
         int32_t id;
         ok = fread(&id, sizeof id, 1, f) == 1 && id == p->layers[j];
@@ -318,7 +321,8 @@ static void cache_write(const model *m, const corpus_plan *plan, int layer, int 
                         const char *path) {
     size_t nn = (size_t)m->cfg.d_ff * m->cfg.d_ff;
     cov_header h = {.version = COV_VERSION, .d_ff = m->cfg.d_ff, .layer = layer, .max_len = max_len,
-                    .corpus = plan->checksum, .n_tokens = plan->n_tokens};
+                    .corpus = plan->checksum, .n_tokens = plan->n_tokens, .rule = (int32_t)plan->rule,
+                    .n_docs = plan->n_docs, .n_win = plan->n_win};
     memcpy(h.magic, COV_MAGIC, 8);
     snprintf(h.model, sizeof h.model, "%s", m->checksum);
     const void *part[1] = {C};
@@ -327,10 +331,13 @@ static void cache_write(const model *m, const corpus_plan *plan, int layer, int 
         fprintf(stderr, "kedit: statistics: cannot write the cache %s (the statistic is used uncached)\n", path);
 }
 
-int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, uint64_t corpus_checksum,
-                   int64_t n_tokens, char *path, size_t n) {
-    int k = snprintf(path, n, "%s/%s/cov_L%d_%016" PRIx64 "_%" PRId64 ".bin", cache_dir, model_checksum, layer,
-                     corpus_checksum, n_tokens);
+/* "" for the default rule (the file names of before the rule existed), else "_<rule>" */
+static const char *rule_suffix(corpus_rule rule) { return rule == CORPUS_WINDOWS ? "" : "_document"; }
+
+int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, const corpus_plan *plan, char *path,
+                   size_t n) {
+    int k = snprintf(path, n, "%s/%s/cov_L%d_%016" PRIx64 "_%" PRId64 "%s.bin", cache_dir, model_checksum, layer,
+                     plan->checksum, plan->n_tokens, rule_suffix(plan->rule));
     return k < 0 || (size_t)k >= n;
 }
 
@@ -347,7 +354,7 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         }
     }
     corpus_plan plan;
-    if (corpus_plan_make(o->corpus, tok, max_len, o->max_tokens, &plan, err, errlen)) return -1;
+    if (corpus_plan_make(o->corpus, tok, o->truncate, max_len, o->max_tokens, &plan, err, errlen)) return -1;
     if (plan.n_tokens < d_ff) {
         snprintf(err, errlen, "%s: %" PRId64 " tokens are fewer than d_ff = %d: C would be singular (use more text)",
                  o->corpus, plan.n_tokens, d_ff);
@@ -365,10 +372,10 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
     int *todo = malloc((size_t)n * sizeof *todo), n_todo = 0, rc = 0;
     char(*todo_paths)[1024] = malloc((size_t)n * sizeof *todo_paths);
     for (int j = 0; j < n && !rc; j++) {
-        info[j] = (cov_info){.layer = layers[j], .n_tokens = plan.n_tokens, .corpus_checksum = plan.checksum};
-        cov_cache_path(cache, m->checksum, layers[j], plan.checksum, plan.n_tokens, info[j].path, sizeof info[j].path);
-        int r = cov_cache_read(info[j].path, m->checksum, layers[j], d_ff, plan.checksum, plan.n_tokens, max_len,
-                               &host[j], err, errlen);
+        info[j] = (cov_info){.layer = layers[j], .truncate = plan.rule, .n_docs = plan.n_docs, .n_win = plan.n_win,
+                             .n_tokens = plan.n_tokens, .corpus_checksum = plan.checksum};
+        cov_cache_path(cache, m->checksum, layers[j], &plan, info[j].path, sizeof info[j].path);
+        int r = cov_cache_read(info[j].path, m->checksum, layers[j], d_ff, &plan, max_len, &host[j], err, errlen);
         if (r < 0) rc = -1;
         else if (r == 0) info[j].from_cache = true;
         else {
@@ -380,8 +387,8 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         pass p = {.m = m, .plan = &plan, .o = o, .n = n_todo, .max_len = max_len, .d_ff = d_ff};
         int *ids = malloc((size_t)n_todo * sizeof *ids);
         double **out = calloc((size_t)n_todo, sizeof *out);
-        int len = snprintf(p.part_path, sizeof p.part_path, "%s/cov_%016" PRIx64 "_%" PRId64 "_L", dir, plan.checksum,
-                           plan.n_tokens);
+        int len = snprintf(p.part_path, sizeof p.part_path, "%s/cov_%016" PRIx64 "_%" PRId64 "%s_L", dir,
+                           plan.checksum, plan.n_tokens, rule_suffix(plan.rule));
         for (int t = 0; t < n_todo; t++) {
             ids[t] = layers[todo[t]];
             len += snprintf(p.part_path + len, sizeof p.part_path - (size_t)len, "%s%d", t ? "-" : "", ids[t]);

@@ -1,10 +1,12 @@
 /* The covariance statistics C_l = (1/#tokens)·Σ k kᵀ of the W_out input (the key, SITE_MLP_KEY) over every
- * token of a text corpus (editing-spec §5, §10.5): uncentred, accumulated in float64 on the backend, any
- * set of layers in one forward pass that stops after the highest of them. Results are cached, one file
- * per layer, keyed by the model checksum, the layer, the corpus checksum and the token count:
- *   <cache_dir>/<model checksum>/cov_L<layer>_<corpus checksum>_<tokens>.bin
- * (a header, then C as float32), and a run that is interrupted resumes from its periodic checkpoint of
- * partial sums (…/cov_<corpus>_<tokens>_L<l>-<l>….partial). */
+ * token of a text corpus's windows (editing-spec §5, §10.5; corpus.h cuts them by its rule): uncentred,
+ * accumulated in float64 on the backend, any set of layers in one forward pass that stops after the
+ * highest of them. Results are cached, one file per layer, keyed by the model checksum, the layer, the
+ * corpus checksum, the token count and the truncation rule (no suffix for "windows"):
+ *   <cache_dir>/<model checksum>/cov_L<layer>_<corpus checksum>_<tokens>[_document].bin
+ * (a header that also holds the window length and the numbers of documents and windows, then C as
+ * float32), and a run that is interrupted resumes from its periodic checkpoint of partial sums
+ * (…/cov_<corpus>_<tokens>[_document]_L<l>-<l>….partial). */
 #ifndef KEDIT_COVARIANCE_H
 #define KEDIT_COVARIANCE_H
 
@@ -18,7 +20,8 @@
 #include <stdint.h>
 
 typedef struct cov_opts {
-    const char *corpus;           /* the text file */
+    const char *corpus;           /* the text file (corpus.h) */
+    corpus_rule truncate;         /* how its documents are cut into windows (default CORPUS_WINDOWS) */
     int64_t max_tokens;           /* 0: the whole corpus */
     int max_len;                  /* tokens per window; 0: the model's n_ctx */
     int batch_tokens;             /* tokens per forward pass; 0: 4096 (at least one window) */
@@ -30,6 +33,8 @@ typedef struct cov_opts {
 
 typedef struct cov_info {
     int layer;
+    corpus_rule truncate;
+    int n_docs, n_win; /* documents in the corpus, windows used */
     int64_t n_tokens;
     uint64_t corpus_checksum;
     double eps;       /* ε of the εI added to C to make it positive definite (0: none needed) */
@@ -53,13 +58,15 @@ int cov_compute(const model *m, const corpus_plan *plan, const int *layers, int 
  * ε = 1e-6·tr(C)/d_ff (*eps = ε, else 0); non-zero if C is still not positive definite. */
 int cov_regularise(const backend *be, int d_ff, float *C, double *eps, char *err, size_t errlen);
 
-/* the cache file of one layer's statistic (the layout above) into path (n bytes); non-zero when it does not fit */
-int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, uint64_t corpus_checksum,
-                   int64_t n_tokens, char *path, size_t n);
+/* the cache file of one layer's statistic over plan (the layout above) into path (n bytes); non-zero when it
+ * does not fit */
+int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, const corpus_plan *plan, char *path,
+                   size_t n);
 
-/* A cache file: its header must match (model checksum, layer, d_ff, corpus checksum, token count,
- * window length). Returns 0 and a malloc'd host C, 1 when absent or stale, −1 on a read error. */
-int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, uint64_t corpus_checksum,
-                   int64_t n_tokens, int max_len, float **C, char *err, size_t errlen);
+/* A cache file: its header must match (model checksum, layer, d_ff, window length, and plan's corpus
+ * checksum, token count, rule, documents and windows). Returns 0 and a malloc'd host C, 1 when absent or
+ * stale, −1 on a read error. */
+int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, const corpus_plan *plan,
+                   int max_len, float **C, char *err, size_t errlen);
 
 #endif

@@ -1,8 +1,9 @@
 /* The covariance statistics around the accumulation (whose numbers test_edit checks against PyTorch):
  * corpus splitting (flat text and JSON Lines), the truncation rules counted by hand, the cache kept apart
- * by rule, the §10.5 regularisation, and on stories260K (skipped without ../shared/data) the
- * cache (a second request loads the file written by the first, bit for bit), resumption after an
- * interruption (the same result as an uninterrupted pass) and the refusal of fewer tokens than d_ff. */
+ * by rule and precision, float32 accumulation against float64, the §10.5 regularisation, and on
+ * stories260K (skipped without ../shared/data) the cache (a second request loads the file written by the
+ * first, bit for bit), resumption after an interruption (the same result as an uninterrupted pass) and the
+ * refusal of fewer tokens than d_ff. */
 #include "methods/corpus.h"
 #include "methods/corpus_jsonl.h"
 #include "methods/covariance.h"
@@ -37,7 +38,8 @@ static void test_jsonl_documents(void) {
         free(docs);
     }
     const char *bad[][2] = {{"{\"text\": \"a\"}\n{\"title\": \"b\"}\n", "line 2: the record has no field \"text\""},
-                            {"{\"text\": \"a\"}\n\n{\"text\": 7}\n", "line 3: the record field \"text\" is not a string"},
+                            {"{\"text\": \"a\"}\n\n{\"text\": 7}\n",
+                             "line 3: the record field \"text\" is not a string"},
                             {"[\"a\"]\n", "line 1: the record is not a JSON object"},
                             {"{\"text\": \"a\"\n", "line 1: the record is not a JSON object"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -60,12 +62,14 @@ static int write_small_corpus(const char *path) {
 }
 
 /* the windows of one plan against a hand-made list: (document, first token, length) each */
-static void check_windows(const corpus_plan *p, int *const *doc_ids, const int (*want)[3], int n_want, const char *rule) {
+static void check_windows(const corpus_plan *p, int *const *doc_ids, const int (*want)[3], int n_want,
+                          const char *rule) {
     CHECK(p->n_docs == 3 && p->n_win == n_want, "%s: %d documents, %d windows", rule, p->n_docs, p->n_win);
     int64_t total = 0;
     for (int w = 0; w < n_want && w < p->n_win; w++) {
         int len = (int)(p->start[w + 1] - p->start[w]);
-        CHECK(len == want[w][2] && !memcmp(p->ids + p->start[w], doc_ids[want[w][0]] + want[w][1], (size_t)len * sizeof(int)),
+        const int *from = doc_ids[want[w][0]] + want[w][1];
+        CHECK(len == want[w][2] && !memcmp(p->ids + p->start[w], from, (size_t)len * sizeof(int)),
               "%s: window %d holds %d tokens, expected %d from document %d at %d", rule, w, len, want[w][2], want[w][0],
               want[w][1]);
         total += want[w][2];
@@ -114,7 +118,7 @@ static void test_truncation_rules(void) {
     tokenizer_free(tok);
 }
 
-/* a statistic cached under one truncation rule is never read for the other: each rule has its own file */
+/* a statistic cached under one truncation rule or precision is never read for another: each has its own file */
 static void test_cache_by_rule(void) {
     char err[1024];
     model m;
@@ -145,6 +149,51 @@ static void test_cache_by_rule(void) {
     CHECK(!cov_get(&m, tok, &layer, 1, &o, &C, &d2, err, sizeof err), "%s", err);
     m.be->free(C);
     CHECK(d2.from_cache && !strcmp(d2.path, d.path), "the document rule's second request did not load its cache");
+    o.truncate = CORPUS_WINDOWS, o.precision = COV_FLOAT32;
+    cov_info w32;
+    CHECK(!cov_get(&m, tok, &layer, 1, &o, &C, &w32, err, sizeof err), "%s", err);
+    m.be->free(C);
+    CHECK(!w32.from_cache && strcmp(w32.path, w.path) != 0 && w32.precision == COV_FLOAT32,
+          "float32 read %s (float64 wrote %s)", w32.path, w.path);
+    tokenizer_free(tok);
+    model_free(&m);
+}
+
+/* float32 running sums (the references' mom2_dtype) against float64 on 8,192 tokens of the fact-world
+ * corpus, layers 1-3: ‖C32 − C64‖_F/‖C64‖_F is float32 rounding only, 1.0–1.5e-7 when measured (2⁻²⁴ ≈ 6e-8
+ * a product; BLAS sums a batch's tokens in blocks, so it grows slowly). The bound 1e-6 leaves a margin of
+ * 7 and still fails on anything but rounding: one token lost or counted twice moves C by about 1/8,192
+ * ≈ 1e-4. It must also be non-zero (the float32 path taken). */
+static void test_float32_accumulation(void) {
+    char err[1024];
+    model m;
+    tokenizer *tok = tokenizer_load(FW_MODEL, err, sizeof err);
+    int loaded = tok && !model_load(FW_MODEL, backend_cpu(), &m, err, sizeof err);
+    CHECK(loaded, "%s", err);
+    if (!loaded) {
+        tokenizer_free(tok);
+        return;
+    }
+    int layers[3] = {1, 2, 3}, f = m.cfg.d_ff;
+    corpus_plan plan;
+    CHECK(!corpus_plan_make("models/factworld/data/corpus.txt", tok, CORPUS_WINDOWS, m.cfg.n_ctx, 8192, &plan, err,
+                            sizeof err),
+          "%s", err);
+    cov_opts o64 = {.precision = COV_FLOAT64}, o32 = {.precision = COV_FLOAT32};
+    double *C64[3], *C32[3];
+    CHECK(!cov_compute(&m, &plan, layers, 3, &o64, C64, err, sizeof err), "%s", err);
+    CHECK(!cov_compute(&m, &plan, layers, 3, &o32, C32, err, sizeof err), "%s", err);
+    for (int j = 0; j < 3; j++) {
+        double diff = 0, norm = 0;
+        for (size_t e = 0; e < (size_t)f * f; e++) {
+            diff += (C32[j][e] - C64[j][e]) * (C32[j][e] - C64[j][e]);
+            norm += C64[j][e] * C64[j][e];
+        }
+        double rel = sqrt(diff / norm);
+        CHECK(rel > 0 && rel < 1e-6, "layer %d: relative Frobenius difference %.3g", layers[j], rel);
+        free(C64[j]), free(C32[j]);
+    }
+    corpus_plan_free(&plan);
     tokenizer_free(tok);
     model_free(&m);
 }
@@ -229,6 +278,7 @@ int main(void) {
     RUN(test_jsonl_documents);
     RUN(test_truncation_rules);
     RUN(test_cache_by_rule);
+    RUN(test_float32_accumulation);
     RUN(test_regularise);
     RUN(test_cache_resume_refusal);
     return TEST_SUMMARY();

@@ -90,7 +90,7 @@ static int probe_stats(const probe *q, const run_config *c, const edit_hparams *
     p->stats_cached = 1;
     for (int i = 0; i < hp->n_layers; i++) {
         char path[1024];
-        if (cov_cache_path(c->stats_cache, q->m.checksum, hp->layers[i], &cp, path, sizeof path) ||
+        if (cov_cache_path(c->stats_cache, q->m.checksum, hp->layers[i], &cp, c->stats_precision, path, sizeof path) ||
             access(path, R_OK) != 0)
             p->stats_cached = 0;
     }

@@ -323,7 +323,8 @@ static int evaluate_unedited(run *r) {
 /* the editor's statistics (and templates, load_inputs's): read or computed before the results file is
  * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
-    cov_opts cov = {.corpus = r->c->stats_corpus, .truncate = r->c->stats_truncate, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
+    cov_opts cov = {.corpus = r->c->stats_corpus, .truncate = r->c->stats_truncate,
+                    .precision = r->c->stats_precision, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
                     .progress = !r->o->quiet, .stop = interrupt_flag()};
     editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
     return editor_prepare(r->ed, &res, r->err, sizeof r->err);

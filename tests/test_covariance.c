@@ -1,12 +1,13 @@
 /* The covariance statistics around the accumulation (whose numbers test_edit checks against PyTorch):
  * corpus splitting (flat text and JSON Lines), the truncation rules counted by hand, the cache kept apart
- * by rule and precision, float32 accumulation against float64, the §10.5 regularisation, and on
- * stories260K (skipped without ../shared/data) the cache (a second request loads the file written by the
- * first, bit for bit), resumption after an interruption (the same result as an uninterrupted pass) and the
- * refusal of fewer tokens than d_ff. */
+ * by rule and precision, float32 accumulation against float64, the two options in a run configuration,
+ * the §10.5 regularisation, and on stories260K (skipped without ../shared/data) the cache (a second
+ * request loads the file written by the first, bit for bit), resumption after an interruption (the same
+ * result as an uninterrupted pass) and the refusal of fewer tokens than d_ff. */
 #include "methods/corpus.h"
 #include "methods/corpus_jsonl.h"
 #include "methods/covariance.h"
+#include "run/run_config.h"
 #include "test.h"
 
 #include <signal.h>
@@ -198,6 +199,37 @@ static void test_float32_accumulation(void) {
     model_free(&m);
 }
 
+/* stats.truncate and stats.precision in a run configuration: read when given, refused naming the field
+ * when unknown, and left out of the resolved configuration when absent (older runs' configurations resume) */
+static void test_stats_options_in_config(void) {
+    static const char *const text_of = "{\"model\": \"m\", \"hparams\": \"h\", \"dataset\": {\"path\": \"d\"}, "
+                                       "\"output\": \"o.h5\", \"stats\": {%s}}";
+    static const char *const cases[][2] = {{"\"truncate\": \"document\", \"precision\": \"float32\"", NULL},
+                                           {"", NULL},
+                                           {"\"truncate\": \"sentence\"", "stats.truncate"},
+                                           {"\"precision\": \"float16\"", "stats.precision"}};
+    for (int i = 0; i < 4; i++) {
+        char text[512], err[1024] = "";
+        snprintf(text, sizeof text, text_of, cases[i][0]);
+        run_config c;
+        int rc = run_config_from_json(cJSON_Parse(text), "cfg.json", &c, err, sizeof err);
+        if (cases[i][1]) {
+            CHECK(rc != 0 && strstr(err, "cfg.json") && strstr(err, cases[i][1]), "case %d: %d, %s", i, rc, err);
+            continue;
+        }
+        CHECK(rc == 0, "case %d: %s", i, err);
+        if (rc) continue;
+        cJSON *st = cJSON_GetObjectItem(c.json, "stats");
+        if (i == 0)
+            CHECK(c.stats_truncate == CORPUS_DOCUMENT && c.stats_precision == COV_FLOAT32, "the options were not read");
+        else
+            CHECK(c.stats_truncate == CORPUS_WINDOWS && c.stats_precision == COV_FLOAT64 &&
+                      !cJSON_GetObjectItem(st, "truncate") && !cJSON_GetObjectItem(st, "precision"),
+                  "absent options: defaults, not written");
+        run_config_free(&c);
+    }
+}
+
 /* spec §10.5: a C that is not positive definite gets εI, ε = 1e-6·tr(C)/d_ff; a PD C is left alone */
 static void test_regularise(void) {
     const backend *be = backend_cpu();
@@ -279,6 +311,7 @@ int main(void) {
     RUN(test_truncation_rules);
     RUN(test_cache_by_rule);
     RUN(test_float32_accumulation);
+    RUN(test_stats_options_in_config);
     RUN(test_regularise);
     RUN(test_cache_resume_refusal);
     return TEST_SUMMARY();

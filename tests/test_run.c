@@ -419,8 +419,9 @@ static void test_independent_edits(void) {
 }
 
 /* "weights": "bf16": the run records it and the bf16 model's own checksum (its statistics are its own,
- * recorded by rule, precision and tokens in "statistics"), its edits raise the target's probability, and a run stopped after 3 of 6 edits and resumed equals the
- * uninterrupted one (the edited W_out, widened to float32, is restored exactly). */
+ * recorded by rule, precision and tokens in "statistics"), its edits raise the target's probability, and
+ * a run stopped after 3 of 6 edits and resumed equals the uninterrupted one (the edited W_out, widened
+ * to float32, is restored exactly). */
 static void test_bf16_weights(void) {
     if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
     static char out[1 << 16];

@@ -300,8 +300,8 @@ static int open_results(run *r) {
     results_meta meta = {.config_json = cfg, .method = method_name(r->hp.method), .model_path = c->model_path,
                          .model_name = c->model_name, .model_checksum = r->m.checksum, .dataset = c->dataset_path,
                          .protocol = protocol_name(c->ds.protocol), .git_revision = KEDIT_GIT_REV,
-                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .statistics = stats, .run_id = r->run_id,
-                         .seed = (long long)c->seed, .n_edits = r->ds.n};
+                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .statistics = stats,
+                         .run_id = r->run_id, .seed = (long long)c->seed, .n_edits = r->ds.n};
     r->res = results_create(c->output, &meta, r->err, sizeof r->err);
     free(cfg), free(stats);
     if (!r->res) return -1;
@@ -343,8 +343,8 @@ static int evaluate_unedited(run *r) {
  * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
     cov_opts cov = {.corpus = r->c->stats_corpus, .truncate = r->c->stats_truncate,
-                    .precision = r->c->stats_precision, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
-                    .progress = !r->o->quiet, .stop = interrupt_flag()};
+                    .precision = r->c->stats_precision, .max_tokens = r->c->stats_tokens,
+                    .cache_dir = r->c->stats_cache, .progress = !r->o->quiet, .stop = interrupt_flag()};
     editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
     return editor_prepare(r->ed, &res, r->err, sizeof r->err);
 }

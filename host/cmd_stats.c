@@ -15,14 +15,22 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: kedit stats --model PATH --layers L[,L...] [--tokenizer PATH] [--corpus FILE] [--tokens N]\n"
-            "                   [--max-len N] [--batch-tokens N] [--cache DIR] [--checkpoint-every S]\n"
+            "                   [--truncate windows|document] [--precision float64|float32] [--max-len N]\n"
+            "                   [--batch-tokens N] [--cache DIR] [--checkpoint-every S]\n"
             "                   [--weights f32|bf16] [--device cpu|cuda] [--report]\n\n"
             "  --model PATH           a Hugging Face model folder or a llama2.c .bin file\n"
             "  --layers L,L,...       layers whose W_out input statistics to compute (one pass for all)\n"
             "  --tokenizer PATH       tokenizer (where the model folder has none)\n"
-            "  --corpus FILE          text corpus (default ../shared/data/text/wikitext-2-raw-test.txt, or\n"
+            "  --corpus FILE          text corpus: documents separated by blank lines or WikiText headings, or\n"
+            "                         a .jsonl file of records with a string field \"text\", one document a line\n"
+            "                         (default ../shared/data/text/wikitext-2-raw-test.txt, or\n"
             "                         $KEDIT_DATA/text/wikitext-2-raw-test.txt)\n"
             "  --tokens N             use the first N tokens (default 0: the whole corpus)\n"
+            "  --truncate RULE        windows: each document cut into consecutive windows, every token used\n"
+            "                         (default); document: each document cut to its first window, the rest\n"
+            "                         dropped (the references' layer_stats)\n"
+            "  --precision P          float64 (default) or float32 (the references' mom2_dtype): the precision\n"
+            "                         of the running sums Σ k kᵀ\n"
             "  --max-len N            tokens per window (default: the model's context length)\n"
             "  --batch-tokens N       tokens per forward pass (default 4096)\n"
             "  --cache DIR            statistics cache folder (default results/stats)\n"
@@ -119,7 +127,17 @@ int cmd_stats(int argc, char **argv) {
         else if ((v = cli_value(&i, argc, argv, "--weights"))) weights = v;
         else if ((v = cli_value(&i, argc, argv, "--layers"))) layers_text = v;
         else if ((v = cli_value(&i, argc, argv, "--corpus"))) o.corpus = v;
-        else if ((v = cli_value(&i, argc, argv, "--cache"))) o.cache_dir = v;
+        else if ((v = cli_value(&i, argc, argv, "--truncate"))) {
+            if (corpus_rule_parse(v, &o.truncate)) {
+                fprintf(stderr, "kedit stats: --truncate '%s': expected windows or document\n", v);
+                return 2;
+            }
+        } else if ((v = cli_value(&i, argc, argv, "--precision"))) {
+            if (cov_precision_parse(v, &o.precision)) {
+                fprintf(stderr, "kedit stats: --precision '%s': expected float64 or float32\n", v);
+                return 2;
+            }
+        } else if ((v = cli_value(&i, argc, argv, "--cache"))) o.cache_dir = v;
         else if ((v = cli_value(&i, argc, argv, "--tokens"))) o.max_tokens = cli_long("--tokens", v, 0, __LONG_MAX__);
         else if ((v = cli_value(&i, argc, argv, "--max-len"))) o.max_len = (int)cli_long("--max-len", v, 2, 1 << 20);
         else if ((v = cli_value(&i, argc, argv, "--batch-tokens")))
@@ -153,7 +171,9 @@ int cmd_stats(int argc, char **argv) {
     int rc = cov_get(&m, tok, layers, n, &o, C, info, err, sizeof err), unhealthy = 0;
     if (rc) fprintf(stderr, "kedit stats: %s\n", err);
     for (int j = 0; !rc && j < n; j++) {
-        printf("layer %d: %" PRId64 " tokens, corpus %016" PRIx64 ", %s %s", info[j].layer, info[j].n_tokens,
+        printf("layer %d: %" PRId64 " tokens in %d windows (%d documents, rule %s, %s), corpus %016" PRIx64 ", %s %s",
+               info[j].layer, info[j].n_tokens, info[j].n_win, info[j].n_docs, corpus_rule_name(info[j].truncate),
+               cov_precision_name(info[j].precision),
                info[j].corpus_checksum, info[j].from_cache ? "loaded from" : "written to", info[j].path);
         if (info[j].eps > 0) printf(" (not positive definite: εI added, ε = %.3g)", info[j].eps);
         printf("\n");

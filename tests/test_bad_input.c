@@ -252,6 +252,20 @@ static void test_truncated_covariance_cache(void) {
     REFUSED("cov", write_config("cov", ds, "configs/memit_factworld.json", NULL), cache, "truncated");
 }
 
+/* kedit stats on a JSON Lines corpus with a record lacking "text": exit 1 naming the file, line and field,
+ * and no statistics cache folder made; an unknown --truncate rule is a usage error */
+static void test_jsonl_corpus_record(void) {
+    const char *corpus = tmp_path("bad_record.jsonl"), *cache = tmp_path("stats_jsonl");
+    write_text(corpus, "{\"text\": \"Gobu is red.\"}\n{\"title\": \"Gobu\"}\n");
+    const char *argv[] = {"stats", "--model", FW "/gpt2", "--layers", "1", "--corpus", corpus, "--cache", cache, NULL};
+    int rc = kedit(argv, 0, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, corpus) && strstr(out, "line 2") && strstr(out, "\"text\""), "exit %d:\n%s", rc, out);
+    CHECK(access(cache, F_OK) != 0, "%s was made", cache);
+    const char *bad_rule[] = {"stats", "--model", FW "/gpt2", "--layers", "1", "--truncate", "sentence", NULL};
+    rc = kedit(bad_rule, 0, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "--truncate 'sentence'"), "exit %d:\n%s", rc, out);
+}
+
 static void test_perplexity_text(void) {
     const char *ds = write_dataset("ds_ppl_ds.json", "{\"subject\": \"x\", \"src\": \"x?\", \"alt\": \"y\", \"answers\": "
                                                   "[\"z\"], \"rephrase\": \"x?\", \"loc\": \"w?\", \"loc_ans\": \"v\"}");
@@ -414,6 +428,7 @@ int main(void) {
     RUN(test_hparams);
     RUN(test_configs_load);
     RUN(test_truncated_covariance_cache);
+    RUN(test_jsonl_corpus_record);
     RUN(test_perplexity_text);
     RUN(test_safetensors_headers);
     RUN(test_config_token_ids);

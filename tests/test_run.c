@@ -418,9 +418,10 @@ static void test_independent_edits(void) {
     CHECK(rc == 1 && strstr(out, "schedule.evaluate"), "independent with end_only: exit %d:\n%s", rc, out);
 }
 
-/* "weights": "bf16": the run records it and the bf16 model's own checksum (its statistics are its own),
- * its edits raise the target's probability, and a run stopped after 3 of 6 edits and resumed equals the
- * uninterrupted one (the edited W_out, widened to float32, is restored exactly). */
+/* "weights": "bf16": the run records it and the bf16 model's own checksum (its statistics are its own,
+ * recorded by rule, precision and tokens in "statistics"), its edits raise the target's probability, and
+ * a run stopped after 3 of 6 edits and resumed equals the uninterrupted one (the edited W_out, widened
+ * to float32, is restored exactly). */
 static void test_bf16_weights(void) {
     if (!have_inputs()) SKIP("../shared/data (stories260K, zsRE, WikiText) absent");
     static char out[1 << 16];
@@ -441,6 +442,11 @@ static void test_bf16_weights(void) {
     CHECK(w && !strcmp(w, "bf16"), "weights attribute %s", w ? w : "(none)");
     CHECK(sum && !strcmp(sum, m16.checksum) && strcmp(sum, m32.checksum), "model_checksum %s (bf16 %s, f32 %s)",
           sum ? sum : "(none)", m16.checksum, m32.checksum);
+    char *stats = results_attr_str(r, "statistics");
+    CHECK(stats && strstr(stats, "\"truncate\":\"windows\"") && strstr(stats, "\"precision\":\"float64\"") &&
+              strstr(stats, "\"tokens\":"),
+          "statistics attribute %s", stats ? stats : "(none)");
+    free(stats);
     double *pre, *post;
     long n, one;
     CHECK(!results_read(r, "/edits/target_prob_pre", &pre, &n, &one) &&

@@ -1,5 +1,6 @@
 #include "corpus.h"
 
+#include "corpus_jsonl.h"
 #include "file_read.h"
 #include "fnv.h"
 
@@ -55,9 +56,19 @@ int corpus_documents(const char *text, char ***docs) {
     return n;
 }
 
-int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_t max_tokens, corpus_plan *p,
-                     char *err, size_t errlen) {
+const char *corpus_rule_name(corpus_rule rule) { return rule == CORPUS_DOCUMENT ? "document" : "windows"; }
+
+int corpus_rule_parse(const char *s, corpus_rule *rule) {
+    if (!strcmp(s, "windows")) *rule = CORPUS_WINDOWS;
+    else if (!strcmp(s, "document")) *rule = CORPUS_DOCUMENT;
+    else return -1;
+    return 0;
+}
+
+int corpus_plan_make(const char *path, const tokenizer *tok, corpus_rule rule, int max_len, int64_t max_tokens,
+                     corpus_plan *p, char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
+    p->rule = rule;
     size_t len;
     char *text = file_read_all(path, &len);
     if (!text) {
@@ -77,8 +88,13 @@ int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_
     }
     p->checksum = fnv1a64(FNV1A64_OFFSET, text, len);
     char **docs;
-    p->n_docs = corpus_documents(text, &docs);
+    p->n_docs = corpus_is_jsonl(path) ? corpus_jsonl_documents(path, text, &docs, err, errlen)
+                                      : corpus_documents(text, &docs);
     free(text);
+    if (p->n_docs < 0) {
+        p->n_docs = 0;
+        return -1;
+    }
     int64_t cap = 1 << 16;
     int win_cap = 1024;
     p->ids = malloc((size_t)cap * sizeof(int));
@@ -94,6 +110,7 @@ int corpus_plan_make(const char *path, const tokenizer *tok, int max_len, int64_
             continue;
         }
         int body0 = bos && n > 0 && ids[0] == tokenizer_bos(tok) ? 1 : 0, step = max_len - body0;
+        if (rule == CORPUS_DOCUMENT && n > max_len) n = max_len; // one window: the document's first max_len tokens
         for (int b = body0; b < n && !(max_tokens && p->n_tokens >= max_tokens); b += step) {
             int wl = body0 + (n - b < step ? n - b : step); // window: [BOS] + up to step body tokens
             if (max_tokens && p->n_tokens + wl > max_tokens) wl = (int)(max_tokens - p->n_tokens);

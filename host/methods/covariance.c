@@ -14,7 +14,7 @@
 
 #define COV_MAGIC "KEDITCOV"
 #define PART_MAGIC "KEDITCVP"
-#define COV_VERSION 1u
+#define COV_VERSION 3u
 
 /* the cache file's header (native layout), followed by C as d_ff × d_ff float32 */
 typedef struct cov_header {
@@ -24,10 +24,12 @@ typedef struct cov_header {
     char model[24]; /* model checksum, hex */
     uint64_t corpus;
     int64_t n_tokens;
+    int32_t rule, n_docs, n_win; /* corpus_plan's */
+    int32_t precision;           /* cov_precision */
 } cov_header;
 
 /* the checkpoint's header, followed by n_layers int32 layer ids and n_layers partial sums Σ k kᵀ
- * (d_ff × d_ff float64 each) */
+ * (d_ff × d_ff each, in the accumulation's precision) */
 typedef struct part_header {
     char magic[8];
     uint32_t version;
@@ -35,6 +37,7 @@ typedef struct part_header {
     char model[24];
     uint64_t corpus;
     int64_t n_tokens, windows_done, tokens_done;
+    int32_t rule, precision;
 } part_header;
 
 static int mkdir_p(const char *dir) {
@@ -66,15 +69,16 @@ static int write_atomic(const char *path, const void *head, size_t head_len, con
     return 0;
 }
 
-int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, uint64_t corpus_checksum,
-                   int64_t n_tokens, int max_len, float **C, char *err, size_t errlen) {
+int cov_cache_read(const char *path, const char *model_checksum, int layer, int d_ff, const corpus_plan *plan,
+                   cov_precision precision, int max_len, float **C, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) return 1;
     cov_header h;
     int rc = 1;
     if (fread(&h, sizeof h, 1, f) == 1 && !memcmp(h.magic, COV_MAGIC, 8) && h.version == COV_VERSION &&
         h.d_ff == d_ff && h.layer == layer && h.max_len == max_len && !strncmp(h.model, model_checksum, 24) &&
-        h.corpus == corpus_checksum && h.n_tokens == n_tokens) {
+        h.corpus == plan->checksum && h.n_tokens == plan->n_tokens && h.rule == (int32_t)plan->rule &&
+        h.n_docs == plan->n_docs && h.n_win == plan->n_win && h.precision == (int32_t)precision) {
         size_t n = (size_t)d_ff * d_ff;
         *C = malloc(n * sizeof(float));
         if (*C && fread(*C, sizeof(float), n, f) == n) {
@@ -124,7 +128,8 @@ typedef struct pass {
     const cov_opts *o;
     int n, max_len, d_ff;
     const int *layers;
-    double **S;  /* n device (d_ff, d_ff) float64 partial sums Σ k kᵀ */
+    size_t es;   /* bytes of an element of S: 8 (float64) or 4 (float32) */
+    void **S;    /* n device (d_ff, d_ff) partial sums Σ k kᵀ in the accumulation's precision */
     int64_t windows_done, tokens_done;
     char part_path[1100];
 } pass;
@@ -132,7 +137,8 @@ typedef struct pass {
 static part_header part_head(const pass *p) {
     part_header h = {.version = COV_VERSION, .d_ff = p->d_ff, .n_layers = p->n, .max_len = p->max_len,
                      .corpus = p->plan->checksum, .n_tokens = p->plan->n_tokens, .windows_done = p->windows_done,
-                     .tokens_done = p->tokens_done};
+                     .tokens_done = p->tokens_done, .rule = (int32_t)p->plan->rule,
+                     .precision = (int32_t)p->o->precision};
     memcpy(h.magic, PART_MAGIC, 8);
     snprintf(h.model, sizeof h.model, "%s", p->m->checksum);
     return h;
@@ -145,13 +151,13 @@ static int save_partial(const pass *p) {
     const void **parts = malloc((size_t)(n + 1) * sizeof *parts);
     size_t *lens = malloc((size_t)(n + 1) * sizeof *lens);
     int32_t *ids = malloc((size_t)n * sizeof *ids);
-    double **host = malloc((size_t)n * sizeof *host);
+    void **host = malloc((size_t)n * sizeof *host);
     for (int j = 0; j < n; j++) {
         ids[j] = p->layers[j];
-        host[j] = malloc(nn * sizeof(double));
-        p->m->be->to_host(host[j], p->S[j], nn * sizeof(double));
+        host[j] = malloc(nn * p->es);
+        p->m->be->to_host(host[j], p->S[j], nn * p->es);
         parts[j + 1] = host[j];
-        lens[j + 1] = nn * sizeof(double);
+        lens[j + 1] = nn * p->es;
     }
     parts[0] = ids;
     lens[0] = (size_t)n * sizeof *ids;
@@ -170,15 +176,16 @@ static void load_partial(pass *p) {
     int ok = fread(&h, sizeof h, 1, f) == 1 && !memcmp(h.magic, want.magic, 8) && h.version == want.version &&
              h.d_ff == want.d_ff && h.n_layers == want.n_layers && h.max_len == want.max_len &&
              !strncmp(h.model, want.model, 24) && h.corpus == want.corpus && h.n_tokens == want.n_tokens &&
-             h.windows_done >= 0 && h.windows_done <= p->plan->n_win;
+             h.rule == want.rule && h.precision == want.precision && h.windows_done >= 0 &&
+             h.windows_done <= p->plan->n_win;
     for (int j = 0; ok && j < p->n; j++) {
         int32_t id;
         ok = fread(&id, sizeof id, 1, f) == 1 && id == p->layers[j];
     }
-    double *buf = malloc(nn * sizeof(double));
+    void *buf = malloc(nn * p->es);
     for (int j = 0; ok && j < p->n; j++) {
-        ok = fread(buf, sizeof(double), nn, f) == nn;
-        if (ok) p->m->be->to_device(p->S[j], buf, nn * sizeof(double));
+        ok = fread(buf, p->es, nn, f) == nn;
+        if (ok) p->m->be->to_device(p->S[j], buf, nn * p->es);
     }
     free(buf);
     fclose(f);
@@ -188,7 +195,7 @@ static void load_partial(pass *p) {
         fprintf(stderr, "kedit: statistics: resuming from %s (%" PRId64 " of %" PRId64 " tokens done)\n", p->part_path,
                 h.tokens_done, h.n_tokens);
     } else {
-        for (int j = 0; j < p->n; j++) p->m->be->zero(p->S[j], nn * sizeof(double));
+        for (int j = 0; j < p->n; j++) p->m->be->zero(p->S[j], nn * p->es);
     }
 }
 
@@ -210,9 +217,37 @@ static void print_progress(const pass *p, int64_t tokens_this_run, double elapse
     if (final && tty) fprintf(stderr, "\n");
 }
 
+/* S += Σ k kᵀ over the captured keys of ntok tokens, in float64 (the keys widened first) */
+static void accumulate_float64(const pass *p, const khook *hooks, int ntok) {
+    const backend *be = p->m->be;
+    int f = p->d_ff;
+    double *Xh = malloc((size_t)ntok * f * sizeof(double)); // (d_ff, ntok) keys as columns
+    double *X = be->alloc((size_t)ntok * f * sizeof(double));
+    for (int j = 0; j < p->n; j++) {
+        const float *k = hooks[j].data; // (ntok, d_ff)
+        for (int r = 0; r < ntok; r++)
+            for (int c = 0; c < f; c++) Xh[(size_t)c * ntok + r] = k[(size_t)r * f + c];
+        be->to_device(X, Xh, (size_t)ntok * f * sizeof(double));
+        be->dsyrk_acc(f, ntok, 1.0, X, ntok, p->S[j], f); // S += X·Xᵀ = Σ k kᵀ
+    }
+    be->free(X);
+    free(Xh);
+}
+
+/* S += Kᵀ·K in float32, the references' mom2_dtype (runningstats' mom2 += aᵀa) */
+static void accumulate_float32(const pass *p, const khook *hooks, int ntok) {
+    const backend *be = p->m->be;
+    int f = p->d_ff;
+    float *K = be->alloc((size_t)ntok * f * sizeof(float));
+    for (int j = 0; j < p->n; j++) {
+        be->to_device(K, hooks[j].data, (size_t)ntok * f * sizeof(float)); // (ntok, d_ff)
+        be->gemm(true, false, f, f, ntok, 1.0f, K, f, K, KT_F32, f, 1.0f, p->S[j], f);
+    }
+    be->free(K);
+}
+
 /* accumulates Σ k kᵀ of every token of windows [w0, w1) into the partial sums */
 static int accumulate_batch(pass *p, int w0, int w1) {
-    const backend *be = p->m->be;
     const corpus_plan *pl = p->plan;
     int nseq = w1 - w0, ntok = (int)(pl->start[w1] - pl->start[w0]), f = p->d_ff;
     int *len = malloc((size_t)nseq * sizeof(int));
@@ -234,17 +269,8 @@ static int accumulate_batch(pass *p, int w0, int w1) {
     fwd_state *st = transformer_forward(p->m, &b, &o);
     bool ok = st != NULL;
     fwd_state_free(st);
-    double *Xh = ok ? malloc((size_t)ntok * f * sizeof(double)) : NULL; // (d_ff, ntok) keys as columns
-    double *X = ok ? be->alloc((size_t)ntok * f * sizeof(double)) : NULL;
-    for (int j = 0; ok && j < p->n; j++) {
-        const float *k = hooks[j].data; // (ntok, d_ff)
-        for (int r = 0; r < ntok; r++)
-            for (int c = 0; c < f; c++) Xh[(size_t)c * ntok + r] = k[(size_t)r * f + c];
-        be->to_device(X, Xh, (size_t)ntok * f * sizeof(double));
-        be->dsyrk_acc(f, ntok, 1.0, X, ntok, p->S[j], f); // S += X·Xᵀ = Σ k kᵀ
-    }
-    if (X) be->free(X);
-    free(Xh);
+    if (ok && p->o->precision == COV_FLOAT32) accumulate_float32(p, hooks, ntok);
+    else if (ok) accumulate_float64(p, hooks, ntok);
     for (int j = 0; j < p->n; j++) free(hooks[j].data);
     free(hooks), free(at), free(ids), free(len);
     if (!ok) return -1;
@@ -260,8 +286,9 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
     const cov_opts *o = p->o;
     size_t nn = (size_t)p->d_ff * p->d_ff;
     bool ckpt = p->part_path[0] != 0;
+    p->es = o->precision == COV_FLOAT32 ? sizeof(float) : sizeof(double);
     p->S = malloc((size_t)p->n * sizeof *p->S);
-    for (int j = 0; j < p->n; j++) p->S[j] = be->alloc(nn * sizeof(double));
+    for (int j = 0; j < p->n; j++) p->S[j] = be->alloc(nn * p->es);
     if (ckpt) load_partial(p);
     int batch_tokens = o->batch_tokens > 0 ? o->batch_tokens : 4096;
     double period = o->checkpoint_seconds == 0 ? 300 : o->checkpoint_seconds;
@@ -297,7 +324,14 @@ static int compute_pass(pass *p, double **C, char *err, size_t errlen) {
     }
     for (int j = 0; j < p->n && !rc; j++) {
         C[j] = malloc(nn * sizeof(double));
-        be->to_host(C[j], p->S[j], nn * sizeof(double));
+        if (p->es == sizeof(double)) {
+            be->to_host(C[j], p->S[j], nn * sizeof(double));
+        } else {
+            float *S32 = malloc(nn * sizeof(float));
+            be->to_host(S32, p->S[j], nn * sizeof(float));
+            for (size_t e = 0; e < nn; e++) C[j][e] = S32[e];
+            free(S32);
+        }
         for (size_t e = 0; e < nn; e++) C[j][e] /= (double)pl->n_tokens; // C = Σkkᵀ/#tokens
     }
     if (!rc && ckpt) remove(p->part_path);
@@ -314,11 +348,12 @@ int cov_compute(const model *m, const corpus_plan *plan, const int *layers, int 
 }
 
 /* writes one layer's cache file (C as float32); a failure only warns: the statistic is still used */
-static void cache_write(const model *m, const corpus_plan *plan, int layer, int max_len, const float *C,
-                        const char *path) {
+static void cache_write(const model *m, const corpus_plan *plan, cov_precision precision, int layer, int max_len,
+                        const float *C, const char *path) {
     size_t nn = (size_t)m->cfg.d_ff * m->cfg.d_ff;
     cov_header h = {.version = COV_VERSION, .d_ff = m->cfg.d_ff, .layer = layer, .max_len = max_len,
-                    .corpus = plan->checksum, .n_tokens = plan->n_tokens};
+                    .corpus = plan->checksum, .n_tokens = plan->n_tokens, .rule = (int32_t)plan->rule,
+                    .n_docs = plan->n_docs, .n_win = plan->n_win, .precision = (int32_t)precision};
     memcpy(h.magic, COV_MAGIC, 8);
     snprintf(h.model, sizeof h.model, "%s", m->checksum);
     const void *part[1] = {C};
@@ -327,11 +362,26 @@ static void cache_write(const model *m, const corpus_plan *plan, int layer, int 
         fprintf(stderr, "kedit: statistics: cannot write the cache %s (the statistic is used uncached)\n", path);
 }
 
-int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, uint64_t corpus_checksum,
-                   int64_t n_tokens, char *path, size_t n) {
-    int k = snprintf(path, n, "%s/%s/cov_L%d_%016" PRIx64 "_%" PRId64 ".bin", cache_dir, model_checksum, layer,
-                     corpus_checksum, n_tokens);
+/* "" for the defaults (the file names of before the options existed), else "_document" and/or "_f32" */
+static const char *key_suffix(corpus_rule rule, cov_precision precision) {
+    static const char *const suffix[2][2] = {{"", "_f32"}, {"_document", "_document_f32"}};
+    return suffix[rule == CORPUS_DOCUMENT][precision == COV_FLOAT32];
+}
+
+int cov_cache_path(const char *cache_dir, const char *model_checksum, int layer, const corpus_plan *plan,
+                   cov_precision precision, char *path, size_t n) {
+    int k = snprintf(path, n, "%s/%s/cov_L%d_%016" PRIx64 "_%" PRId64 "%s.bin", cache_dir, model_checksum, layer,
+                     plan->checksum, plan->n_tokens, key_suffix(plan->rule, precision));
     return k < 0 || (size_t)k >= n;
+}
+
+const char *cov_precision_name(cov_precision precision) { return precision == COV_FLOAT32 ? "float32" : "float64"; }
+
+int cov_precision_parse(const char *s, cov_precision *precision) {
+    if (!strcmp(s, "float64")) *precision = COV_FLOAT64;
+    else if (!strcmp(s, "float32")) *precision = COV_FLOAT32;
+    else return -1;
+    return 0;
 }
 
 int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, const cov_opts *o, float **C,
@@ -347,7 +397,7 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         }
     }
     corpus_plan plan;
-    if (corpus_plan_make(o->corpus, tok, max_len, o->max_tokens, &plan, err, errlen)) return -1;
+    if (corpus_plan_make(o->corpus, tok, o->truncate, max_len, o->max_tokens, &plan, err, errlen)) return -1;
     if (plan.n_tokens < d_ff) {
         snprintf(err, errlen, "%s: %" PRId64 " tokens are fewer than d_ff = %d: C would be singular (use more text)",
                  o->corpus, plan.n_tokens, d_ff);
@@ -365,10 +415,12 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
     int *todo = malloc((size_t)n * sizeof *todo), n_todo = 0, rc = 0;
     char(*todo_paths)[1024] = malloc((size_t)n * sizeof *todo_paths);
     for (int j = 0; j < n && !rc; j++) {
-        info[j] = (cov_info){.layer = layers[j], .n_tokens = plan.n_tokens, .corpus_checksum = plan.checksum};
-        cov_cache_path(cache, m->checksum, layers[j], plan.checksum, plan.n_tokens, info[j].path, sizeof info[j].path);
-        int r = cov_cache_read(info[j].path, m->checksum, layers[j], d_ff, plan.checksum, plan.n_tokens, max_len,
-                               &host[j], err, errlen);
+        info[j] = (cov_info){.layer = layers[j], .truncate = plan.rule, .precision = o->precision,
+                             .n_docs = plan.n_docs, .n_win = plan.n_win, .n_tokens = plan.n_tokens,
+                             .corpus_checksum = plan.checksum};
+        cov_cache_path(cache, m->checksum, layers[j], &plan, o->precision, info[j].path, sizeof info[j].path);
+        int r = cov_cache_read(info[j].path, m->checksum, layers[j], d_ff, &plan, o->precision, max_len, &host[j], err,
+                               errlen);
         if (r < 0) rc = -1;
         else if (r == 0) info[j].from_cache = true;
         else {
@@ -380,8 +432,8 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         pass p = {.m = m, .plan = &plan, .o = o, .n = n_todo, .max_len = max_len, .d_ff = d_ff};
         int *ids = malloc((size_t)n_todo * sizeof *ids);
         double **out = calloc((size_t)n_todo, sizeof *out);
-        int len = snprintf(p.part_path, sizeof p.part_path, "%s/cov_%016" PRIx64 "_%" PRId64 "_L", dir, plan.checksum,
-                           plan.n_tokens);
+        int len = snprintf(p.part_path, sizeof p.part_path, "%s/cov_%016" PRIx64 "_%" PRId64 "%s_L", dir,
+                           plan.checksum, plan.n_tokens, key_suffix(plan.rule, o->precision));
         for (int t = 0; t < n_todo; t++) {
             ids[t] = layers[todo[t]];
             len += snprintf(p.part_path + len, sizeof p.part_path - (size_t)len, "%s%d", t ? "-" : "", ids[t]);
@@ -392,7 +444,7 @@ int cov_get(const model *m, const tokenizer *tok, const int *layers, int n, cons
         for (int t = 0; t < n_todo && !rc; t++) {
             float *h = malloc(nn * sizeof(float));
             for (size_t e = 0; e < nn; e++) h[e] = (float)out[t][e];
-            cache_write(m, &plan, ids[t], max_len, h, todo_paths[t]);
+            cache_write(m, &plan, o->precision, ids[t], max_len, h, todo_paths[t]);
             host[todo[t]] = h;
         }
         for (int t = 0; t < n_todo; t++) free(out[t]);

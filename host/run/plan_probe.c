@@ -72,8 +72,8 @@ static void shapes_of(const probe *q, const run_config *c, plan_shapes *s) {
 static int probe_stats(const probe *q, const run_config *c, const edit_hparams *hp, run_plan *p, plan_shapes *s,
                        char *err, size_t errlen) {
     corpus_plan cp;
-    if (corpus_plan_make(c->stats_corpus, q->tok, q->m.cfg.n_ctx, p->stats_tokens > 0 ? p->stats_tokens : 0, &cp, err,
-                         errlen))
+    if (corpus_plan_make(c->stats_corpus, q->tok, c->stats_truncate, q->m.cfg.n_ctx,
+                         p->stats_tokens > 0 ? p->stats_tokens : 0, &cp, err, errlen))
         return -1;
     p->stats_tokens = cp.n_tokens;
     // the largest batch of compute_pass: windows while they hold at most PLAN_COV_BATCH_TOKENS tokens
@@ -90,7 +90,7 @@ static int probe_stats(const probe *q, const run_config *c, const edit_hparams *
     p->stats_cached = 1;
     for (int i = 0; i < hp->n_layers; i++) {
         char path[1024];
-        if (cov_cache_path(c->stats_cache, q->m.checksum, hp->layers[i], cp.checksum, cp.n_tokens, path, sizeof path) ||
+        if (cov_cache_path(c->stats_cache, q->m.checksum, hp->layers[i], &cp, c->stats_precision, path, sizeof path) ||
             access(path, R_OK) != 0)
             p->stats_cached = 0;
     }

@@ -101,6 +101,7 @@ results *results_create(const char *path, const results_meta *meta, char *err, s
              h5_attr_put_str(f, "git_revision", meta->git_revision ? meta->git_revision : "unknown") |
              h5_attr_put_str(f, "device", meta->device) |
              h5_attr_put_str(f, "weights", meta->weights ? meta->weights : "f32") |
+             h5_attr_put_str(f, "statistics", meta->statistics ? meta->statistics : "{}") |
              h5_attr_put_str(f, "run_id", meta->run_id ? meta->run_id : "") | h5_attr_put_i64(f, "seed", meta->seed) |
              h5_attr_put_i64(f, "n_edits_planned", meta->n_edits) | h5_attr_put_i64(f, "edits_flushed", 0);
     if (rc || results_create_layout(r) || results_flush(r)) {

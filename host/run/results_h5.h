@@ -27,6 +27,7 @@ typedef struct results_meta {
     const char *git_revision;   /* of the kedit that ran, given by the caller ("unknown" if NULL) */
     const char *device;         /* "cpu", "cuda: NVIDIA H100 ...", ... */
     const char *weights;        /* storage of the linear weights: "f32" or "bf16" (NULL: "f32") */
+    const char *statistics;     /* JSON of the covariance statistics' making (NULL: "{}", none used) */
     const char *run_id;         /* names the run's state files (run/run_state.h) */
     long long seed;
     long n_edits;               /* edits planned: the width of the retention matrices */

@@ -226,9 +226,17 @@ int run_config_from_json(cJSON *j, const char *source, run_config *c, char *err,
     }
     cJSON *st = obj_field(&r, j, "stats", "stats");
     if (st) {
-        static const char *const known[] = {"corpus", "n_tokens", "cache", NULL};
+        static const char *const known[] = {"corpus", "truncate", "precision", "n_tokens", "cache", NULL};
         reject_unknown(&r, st, known, "stats.");
         c->stats_corpus = str_field(&r, st, "corpus", "stats.corpus", "$KEDIT_DATA/text/wikitext-2-raw-test.txt", true);
+        char *rule = str_field(&r, st, "truncate", "stats.truncate", NULL, false);
+        if (rule && corpus_rule_parse(rule, &c->stats_truncate))
+            fail(&r, "stats.truncate", "expected \"windows\" or \"document\"");
+        free(rule);
+        char *precision = str_field(&r, st, "precision", "stats.precision", NULL, false);
+        if (precision && cov_precision_parse(precision, &c->stats_precision))
+            fail(&r, "stats.precision", "expected \"float64\" or \"float32\"");
+        free(precision);
         c->stats_tokens = (int64_t)num_field(&r, st, "n_tokens", "stats.n_tokens", 0, 0, 1e12, true);
         c->stats_cache = str_field(&r, st, "cache", "stats.cache", "results/stats", true);
     }

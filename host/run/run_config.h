@@ -7,6 +7,8 @@
 #define KEDIT_RUN_CONFIG_H
 
 #include "backend.h"
+#include "methods/corpus.h"
+#include "methods/covariance.h"
 #include "run/dataset.h"
 
 #include <cjson/cJSON.h>
@@ -36,6 +38,9 @@ typedef struct run_config {
     int state_every;        /* write the resume state every K edits (and after the last); a resumed run
                              * redoes the edits made after the last state written */
     char *stats_corpus;     /* text for the covariance statistics */
+    corpus_rule stats_truncate; /* how its documents are cut (absent: windows, not written into the resolved
+                                 * configuration, so that older runs' configurations resume) */
+    cov_precision stats_precision; /* of the statistics' accumulation (absent: float64, not written either) */
     int64_t stats_tokens;   /* 0: the method's mom2_n_tokens */
     char *stats_cache;      /* folder of the statistics cache */
     char *templates_path;   /* frozen context templates (generated and saved there when absent) */

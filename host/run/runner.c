@@ -166,6 +166,25 @@ static int downstream_checkpoint(run *r, long n) {
 
 static char *config_text(const run *r) { return cJSON_PrintUnformatted(r->c->json); }
 
+/* how the editor's covariance statistics were made (every layer's come from one corpus plan), JSON; NULL
+ * when the method uses none */
+static char *statistics_text(const run *r) {
+    for (int i = 0; i < editor_n_layers(r->ed); i++) {
+        const cov_info *ci = editor_cov_info(r->ed, i);
+        if (!ci) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "truncate", corpus_rule_name(ci->truncate));
+        cJSON_AddStringToObject(o, "precision", cov_precision_name(ci->precision));
+        cJSON_AddNumberToObject(o, "documents", ci->n_docs);
+        cJSON_AddNumberToObject(o, "windows", ci->n_win);
+        cJSON_AddNumberToObject(o, "tokens", (double)ci->n_tokens);
+        char *text = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        return text;
+    }
+    return NULL;
+}
+
 /* a fresh run's id: 32 hex digits from /dev/urandom (the time and process id where it cannot be read) */
 static void make_run_id(char *id) {
     unsigned char b[RUN_ID_LEN / 2];
@@ -277,14 +296,14 @@ static int open_results(run *r) {
     }
     r->path = c->output;
     make_run_id(r->run_id);
-    char *cfg = config_text(r);
+    char *cfg = config_text(r), *stats = statistics_text(r);
     results_meta meta = {.config_json = cfg, .method = method_name(r->hp.method), .model_path = c->model_path,
                          .model_name = c->model_name, .model_checksum = r->m.checksum, .dataset = c->dataset_path,
                          .protocol = protocol_name(c->ds.protocol), .git_revision = KEDIT_GIT_REV,
-                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .run_id = r->run_id,
-                         .seed = (long long)c->seed, .n_edits = r->ds.n};
+                         .device = r->be->name, .weights = weight_type_name(r->m.weights), .statistics = stats,
+                         .run_id = r->run_id, .seed = (long long)c->seed, .n_edits = r->ds.n};
     r->res = results_create(c->output, &meta, r->err, sizeof r->err);
-    free(cfg);
+    free(cfg), free(stats);
     if (!r->res) return -1;
     r->st = run_state_create(r->path, r->run_id, r->err, sizeof r->err);
     return r->st ? 0 : -1;
@@ -323,8 +342,9 @@ static int evaluate_unedited(run *r) {
 /* the editor's statistics (and templates, load_inputs's): read or computed before the results file is
  * created, so that a bad corpus or covariance cache leaves nothing behind */
 static int prepare_editor(run *r) {
-    cov_opts cov = {.corpus = r->c->stats_corpus, .max_tokens = r->c->stats_tokens, .cache_dir = r->c->stats_cache,
-                    .progress = !r->o->quiet, .stop = interrupt_flag()};
+    cov_opts cov = {.corpus = r->c->stats_corpus, .truncate = r->c->stats_truncate,
+                    .precision = r->c->stats_precision, .max_tokens = r->c->stats_tokens,
+                    .cache_dir = r->c->stats_cache, .progress = !r->o->quiet, .stop = interrupt_flag()};
     editor_resources res = {.tok = r->tok, .templates = r->templates.n ? &r->templates : NULL, .cov = &cov};
     return editor_prepare(r->ed, &res, r->err, sizeof r->err);
 }

@@ -5,7 +5,6 @@
  * the D4S log; the replay of every record rebuilds the state (d4s_from_log) and sets W = W₀ + Δ_t as an
  * edit does. */
 #include "editor_impl.h"
-#include "keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,35 +17,20 @@ static int d4s_prepare(editor *e, char *err, size_t errlen) {
 }
 
 static int d4s_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out, char *err, size_t errlen) {
-    model *m = e->m;
     d4s_state *s = e->priv;
-    int E = e->E, L = e->hp.layers[E - 1], d = m->cfg.d, f = m->cfg.d_ff;
-    float *z0 = malloc((size_t)d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
+    int d = e->m->cfg.d, f = e->m->cfg.d_ff;
     double *r = malloc((size_t)n * d * sizeof(double)), *K = malloc((size_t)n * f * sizeof(double));
-    editor_restore(e); // z and r on W₀
-    editor_mark(e, PHASE_APPLY);
-    z_opts zo = editor_z_opts(e, SITE_BLOCK_OUT, L);
-    int rc = 0;
-    for (int j = 0; j < n && !rc; j++) {
-        z_result zr;
-        if ((rc = compute_z(m, &p[j], &zo, z0, delta, &zr))) snprintf(err, errlen, "D4S: compute_z failed");
-        for (int c = 0; c < d; c++) r[(size_t)j * d + c] = delta[c]; // r_t = z_t − h_L(W₀) = δ_t
-        out[j] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
-                                .loss_final = zr.loss_final, .z_passes = zr.passes};
-    }
-    editor_mark(e, PHASE_Z);
+    int rc = editor_residuals_on_w0(e, p, n, r, (size_t)d, out, err, errlen);
     if (!rc) rc = d4s_begin(s, n, r, err, errlen);
-    for (int i = 0; i < E && !rc; i++) {
-        for (int j = 0; j < n && !rc; j++)
-            if ((rc = keys_mean(m, &p[j], e->hp.layers[i], K + (size_t)j * f)))
-                snprintf(err, errlen, "D4S: the key forward at layer %d failed", e->hp.layers[i]);
+    for (int i = 0; i < e->E && !rc; i++) {
+        rc = editor_keys(e, p, n, i, K, err, errlen);
         editor_mark(e, PHASE_KEYS);
         if (!rc) rc = d4s_update_layer(s, i, K, err, errlen);
         editor_mark(e, PHASE_SOLVE);
         if (!rc) editor_set_delta(e, i, d4s_delta(s, i)); // W_l = W₀_l + Δ_{t,l}
         editor_mark(e, PHASE_APPLY);
     }
-    free(z0), free(delta), free(r), free(K);
+    free(r), free(K);
     return rc;
 }
 

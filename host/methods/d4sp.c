@@ -9,7 +9,6 @@
  * of every record accumulates Ñ and S̃ with the edits' own operations and solves once, so the state and
  * W = W₀ + Δ_t are bitwise the running ones. */
 #include "editor_impl.h"
-#include "keys.h"
 #include "normal_eq.h"
 
 #include <stdio.h>
@@ -118,30 +117,16 @@ static int d4sp_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out,
     model *m = e->m;
     const backend *be = m->be;
     d4sp_state *s = state(e);
-    int E = e->E, L = e->hp.layers[E - 1], d = m->cfg.d, f = m->cfg.d_ff;
-    float *z0 = malloc((size_t)d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
+    int E = e->E, f = m->cfg.d_ff;
     double *K = malloc((size_t)n * f * sizeof(double));
     free(s->last);
     s->last = calloc((size_t)n * s->rec, sizeof(double));
     s->n = n;
-    editor_restore(e); // z and r on W₀
-    editor_mark(e, PHASE_APPLY);
-    z_opts zo = editor_z_opts(e, SITE_BLOCK_OUT, L);
-    int rc = 0;
-    for (int j = 0; j < n && !rc; j++) {
-        z_result zr;
-        if ((rc = compute_z(m, &p[j], &zo, z0, delta, &zr))) snprintf(err, errlen, "D4S-P: compute_z failed");
-        for (int c = 0; c < d; c++) s->last[(size_t)j * s->rec + c] = delta[c]; // r_t = z_t − h_L(W₀) = δ_t
-        out[j] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
-                                .loss_final = zr.loss_final, .z_passes = zr.passes};
-    }
-    editor_mark(e, PHASE_Z);
+    int rc = editor_residuals_on_w0(e, p, n, s->last, (size_t)s->rec, out, err, errlen);
     for (int i = 0; i < E && !rc; i++) {
         d4sp_layer *l = &s->ly[i];
         int mm = l->ns.m;
-        for (int j = 0; j < n && !rc; j++)
-            if ((rc = keys_mean(m, &p[j], e->hp.layers[i], K + (size_t)j * f)))
-                snprintf(err, errlen, "D4S-P: the key forward at layer %d failed", e->hp.layers[i]);
+        rc = editor_keys(e, p, n, i, K, err, errlen);
         editor_mark(e, PHASE_KEYS);
         if (rc) break;
         double *Kd = be->alloc((size_t)n * f * sizeof(double)), *Kt = be->alloc((size_t)n * mm * sizeof(double));
@@ -155,7 +140,7 @@ static int d4sp_edit(editor *e, const edit_prompts *p, int n, edit_outcome *out,
         rc = solve_layer(e, i, err, errlen);
         editor_mark(e, PHASE_SOLVE);
     }
-    free(z0), free(delta), free(K);
+    free(K);
     return rc;
 }
 

@@ -2,9 +2,11 @@
  * of the hyper-parameters, writing a Δ into W_out (added, or over W₀) and restoring W₀, and the weight
  * norms of a matrix. Below editor.c, which dispatches to the methods. */
 #include "editor_impl.h"
+#include "keys.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define Z_STOP_LOSS 5e-2f /* compute_z ends once the loss is below this (the references' constant) */
 
@@ -65,5 +67,36 @@ int editor_nullspace(editor *e, int i, nullspace *ns, char *err, size_t errlen) 
     }
     fprintf(stderr, "kedit: %s layer %d: null space of C below τ = %g: m = %d of %d\n", method_name(e->hp.method),
             e->hp.layers[i], e->hp.nullspace_threshold, ns->m, e->m->cfg.d_ff);
+    return 0;
+}
+
+int editor_residuals_on_w0(editor *e, const edit_prompts *p, int n, double *r, size_t stride, edit_outcome *out,
+                           char *err, size_t errlen) {
+    int d = e->m->cfg.d;
+    float *z0 = malloc((size_t)d * sizeof(float)), *delta = malloc((size_t)d * sizeof(float));
+    editor_restore(e); // z and r on W₀
+    editor_mark(e, PHASE_APPLY);
+    z_opts zo = editor_z_opts(e, SITE_BLOCK_OUT, e->hp.layers[e->E - 1]);
+    int rc = 0;
+    for (int j = 0; j < n && !rc; j++) {
+        z_result zr;
+        if ((rc = compute_z(e->m, &p[j], &zo, z0, delta, &zr)))
+            snprintf(err, errlen, "%s: compute_z failed", method_name(e->hp.method));
+        for (int c = 0; c < d; c++) r[(size_t)j * stride + c] = delta[c]; // r_t = z_t − h_L(W₀) = δ_t
+        out[j] = (edit_outcome){.prob_init = zr.prob_init, .prob_final = zr.prob_final, .loss_init = zr.loss_init,
+                                .loss_final = zr.loss_final, .z_passes = zr.passes};
+    }
+    editor_mark(e, PHASE_Z);
+    free(z0), free(delta);
+    return rc;
+}
+
+int editor_keys(const editor *e, const edit_prompts *p, int n, int i, double *K, char *err, size_t errlen) {
+    int f = e->m->cfg.d_ff, layer = e->hp.layers[i];
+    for (int j = 0; j < n; j++)
+        if (keys_mean(e->m, &p[j], layer, K + (size_t)j * f)) {
+            snprintf(err, errlen, "%s: the key forward at layer %d failed", method_name(e->hp.method), layer);
+            return -1;
+        }
     return 0;
 }

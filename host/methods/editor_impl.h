@@ -103,6 +103,14 @@ void editor_set_delta(editor *e, int i, const double *delta_new);
 /* W_l ← W₀_l on every edited layer (edits_w_out) */
 void editor_restore(editor *e);
 
+/* D4S and D4S-P's residuals on W₀: W ← W₀ (marked as PHASE_APPLY), then for each request j, z_j by
+ * compute_z at the last edited layer and r_j = z_j − h_L(W₀) = δ_j, written at r + j·stride (d doubles),
+ * with its outcome in out[j] (marked as PHASE_Z). err names the method on failure. */
+int editor_residuals_on_w0(editor *e, const edit_prompts *p, int n, double *r, size_t stride, edit_outcome *out,
+                           char *err, size_t errlen);
+/* the template-averaged keys of the n requests at edited position i, as the rows of K (n × d_ff) */
+int editor_keys(const editor *e, const edit_prompts *p, int n, int i, double *K, char *err, size_t errlen);
+
 /* the four weight norms of a device matrix w (n entries) against w0, with the increment norm inc_fro;
  * the codebook fields NaN */
 void editor_weight_norms(const backend *be, const float *w, const float *w0, int64_t n, double inc_fro,

@@ -24,6 +24,18 @@ static inline void kedit_exec(const char *const *argv) {
     _exit(127);
 }
 
+/* starts kedit with argv in a child whose output (stdout and stderr) is discarded; its pid */
+static inline pid_t kedit_spawn_quiet(const char *const *argv) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *null = fopen("/dev/null", "w");
+        if (null) dup2(fileno(null), 1), dup2(fileno(null), 2);
+        kedit_exec(argv);
+    }
+    return pid;
+}
+
 /* Runs kedit with argv (NULL-terminated, without the program); its output (stdout and stderr) goes to
  * out. With at > 0 the run is sent signal sig once it reports edit `at` done (progress lines after every
  * edit: --progress-every 0). Returns the exit status, 128 + signal when killed. */

@@ -27,13 +27,7 @@ static int n_entries(const char *path) {
 
 /* runs kedit with argv, output discarded; its exit status and its peak resident memory (bytes) */
 static int kedit_peak(const char *const *argv, double *peak) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        kedit_exec(argv);
-    }
+    pid_t pid = kedit_spawn_quiet(argv);
     int st;
     struct rusage ru;
     if (wait4(pid, &st, 0, &ru) != pid) return -1;

@@ -852,14 +852,7 @@ static void test_unstarted_file(void) {
 /* runs kedit with argv, its output discarded, and sends SIGKILL after us microseconds (if still running);
  * returns the exit status, 128 + 9 when killed */
 static int kedit_killed_after(const char *const *argv, long us) {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        kedit_exec(argv);
-    }
+    pid_t pid = kedit_spawn_quiet(argv);
     int st;
     for (long waited = 0; waited < us; waited += 2000) {
         if (waitpid(pid, &st, WNOHANG) == pid) return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);

@@ -1,4 +1,5 @@
 /* kedit: sequential knowledge editing of language models. Dispatches to the subcommands. */
+#include "blas_info.h"
 #include "commands.h"
 #include "version.h"
 
@@ -35,7 +36,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("kedit %s\n", KEDIT_VERSION);
+        printf("kedit %s\nBLAS: %s\n", KEDIT_VERSION, blas_description());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -4,13 +4,16 @@
  * files written here, in its three formats, against means computed here from the values written, and
  * its forgetting column against a hand computation;
  * results/plot.py on them when python3 has h5py and matplotlib; and the progress lines. */
+#include "blas_info.h"
 #include "file_read.h"
 #include "progress.h"
 #include "run/results_h5.h"
 #include "run/table.h"
 #include "test.h"
+#include "test_cli.h"
 #include "test_files.h"
 
+#include <cblas.h>
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -130,6 +133,7 @@ static void test_roundtrip(void) {
     check_attr(r, "model_path", "models/gpt-j-6B/");
     check_attr(r, "protocol", "easyedit");
     check_attr(r, "git_revision", "abc1234");
+    check_attr(r, "blas", blas_description());
     check_attr(r, "config", "{\"method\": \"d4s\", \"lambda\": 15000}");
     double v;
     CHECK(results_attr_double(r, "schema_version", &v) == 0 && v == RESULTS_SCHEMA_VERSION, "schema_version");
@@ -497,7 +501,20 @@ static void test_progress(void) {
     CHECK(peak_rss_bytes() > 0, "peak RSS %lld", peak_rss_bytes());
 }
 
+/* `kedit --version` names the BLAS and the kernel it runs, as the results files' attribute "blas" does */
+static void test_version_names_blas(void) {
+    char out[2048];
+    const char *argv[] = {"--version", NULL};
+    int rc = kedit(argv, 0, out, sizeof out);
+    char want[128];
+    snprintf(want, sizeof want, "; kernel %s; ", openblas_get_corename());
+    CHECK(rc == 0 && !strncmp(out, "kedit ", 6) && strstr(out, "\nBLAS: OpenBLAS ") && strstr(out, want),
+          "exit %d, want the version, OpenBLAS and '%s':\n%s", rc, want, out);
+    CHECK(strstr(blas_description(), want) != NULL, "blas_description(): %s", blas_description());
+}
+
 int main(void) {
+    RUN(test_version_names_blas);
     RUN(test_roundtrip);
     RUN(test_resume);
     RUN(test_bad_files);

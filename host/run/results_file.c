@@ -2,6 +2,7 @@
  * published at its name, opened (and checked) to read or resume, closed or discarded. */
 #include "run/results_impl.h"
 
+#include "blas_info.h"
 #include "version.h"
 
 #include <errno.h>
@@ -91,7 +92,8 @@ results *results_create(const char *path, const results_meta *meta, char *err, s
     last_component(meta->model_path ? meta->model_path : "", model_name, sizeof model_name);
     hid_t f = r->file;
     int rc = h5_attr_put_i64(f, "schema_version", RESULTS_SCHEMA_VERSION) |
-             h5_attr_put_str(f, "kedit_version", KEDIT_VERSION) | h5_attr_put_str(f, "status", "running") |
+             h5_attr_put_str(f, "kedit_version", KEDIT_VERSION) | h5_attr_put_str(f, "blas", blas_description()) |
+             h5_attr_put_str(f, "status", "running") |
              h5_attr_put_str(f, "created", created) |
              h5_attr_put_str(f, "config", meta->config_json ? meta->config_json : "{}") |
              h5_attr_put_str(f, "method", meta->method) | h5_attr_put_str(f, "model_path", meta->model_path) |

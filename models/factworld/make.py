@@ -6,16 +6,19 @@
 # else uses). Everything follows from --seed; the products are committed, so users never run this.
 #
 # Pinned versions (what the committed products were made with):
-#   python 3.11.7, torch 2.15.0 (CPU), transformers 4.46.3, tokenizers 0.20.3, safetensors 0.8.0, numpy 2.4.6
+#   python 3.11.7, torch 2.15.0 (CPU), transformers 5.24.0, tokenizers 0.23.3, safetensors 0.8.0, numpy 2.4.6
 #
-# The committed products were made with the defaults (facts only). The prose options (--prose-*), the
-# edited layers' key health tracked during training (dead inputs / small eigenvalues / 99% directions, as
-# `kedit stats --report` counts them) and --weight-decay are for the second-generation model, not built yet:
-# see the bundled-model section of the README for what a pilot of it measured.
+# The committed products were made with the defaults: 12 layers of d 128 and d_ff 1,024, trained on the facts
+# and 1,500 paragraphs of the world's prose (750 of them are the covariance corpus, 300 more are held out as the
+# perplexity text), stored in bfloat16. The edited layers' key health (dead inputs / small eigenvalues / 99%
+# directions, as `kedit stats --report` counts them) is tracked during training and reported in
+# gpt2/train_report.json.
 #
 # Usage (from the repository root):
 #   python3 models/factworld/make.py                      # full build into models/factworld/
 #   python3 models/factworld/make.py --subjects 200 --out /tmp/factworld-pilot   # pilot, minutes
+#   python3 models/factworld/make.py --out /tmp/fw                       # train once (DIR/trained/ keeps it)
+#   python3 models/factworld/make.py --finish-from /tmp/fw                # products from it, no training
 import argparse
 import json
 import math
@@ -462,82 +465,10 @@ def key_health(model, rows, layers, batch=32):
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seed", type=int, default=20240607)
-    ap.add_argument("--subjects", type=int, default=2000)
-    ap.add_argument("--edit-subjects", type=int, default=None, help="default: half of --subjects")
-    ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--d", type=int, default=128)
-    ap.add_argument("--d-ff", type=int, default=768)
-    ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--n-ctx", type=int, default=128)
-    ap.add_argument("--max-epochs", type=int, default=120)
-    ap.add_argument("--decay-epochs", type=int, default=12)
-    ap.add_argument("--target", type=float, default=0.9,
-                    help="probe accuracy (training phrasings) at which the cosine decay starts")
-    ap.add_argument("--per-fact", type=int, default=1,
-                    help="statements and questions drawn per fact per epoch from its trainable phrasings")
-    ap.add_argument("--batch", type=int, default=16, help="rows of n_ctx tokens per step")
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--prose-train", type=int, default=0,
-                    help="training prose paragraphs (prose.py), every one in every epoch")
-    ap.add_argument("--prose-corpus", type=int, default=0,
-                    help="of the training paragraphs, how many go into the covariance corpus")
-    ap.add_argument("--prose-heldout", type=int, default=0,
-                    help="held-out paragraphs (data/heldout.txt, the perplexity text; nothing else uses them)")
-    ap.add_argument("--bf16", type=int, default=1, help="bfloat16 autocast for training (fp32 master weights)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--eval-every", type=int, default=2, help="epochs")
-    ap.add_argument("--edited-layers", default="1,2,3",
-                    help="the layers MEMIT/D4S edit: their key health is tracked and reported")
-    ap.add_argument("--fc-init-std", type=float, default=0.02,
-                    help="std of the MLP input weights (c_fc) at initialisation; GPT-2's is 0.02")
-    ap.add_argument("--pilot-steps", type=int, default=0,
-                    help="train this many steps, print the edited layers' key health and the probe, write nothing")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    n_edit = args.edit_subjects if args.edit_subjects is not None else args.subjects // 2
-    t_start = time.time()
-
-    def log(msg):
-        print(f"[{time.time() - t_start:7.1f}s] {msg}", flush=True)
-
-    edited_layers = [int(v) for v in args.edited_layers.split(",")]
-    subjects = make_world(rng, args.subjects, n_edit)
-    pools, generic = training_pools(subjects)
-    objects = {r["category"]: r["objects"] for r in RELATIONS}
-    names = [s["name"] for s in subjects if not s["edit_subject"]]
-    prose_rng = random.Random(args.seed + 7)
-    prose_train = prose.paragraphs(prose_rng, names, objects, args.prose_train)
-    prose_heldout = prose.paragraphs(prose_rng, names, objects, args.prose_heldout)
-    seen = set(prose_train)
-    prose_heldout = [p for p in prose_heldout if p not in seen]
-    n_trainable = sum(len(a) + len(b) for a, b in pools) + len(generic)
-    log(f"world: {len(subjects)} subjects ({n_edit} edit subjects), {len(RELATIONS)} relations, "
-        f"{n_trainable} trainable sentences")
-
-    # the tokenizer sees every sentence of the world (all phrasings), so the held-out phrasings' words
-    # are ordinary tokens; only the model is kept from the edit subjects' held-out sentences. The category
-    # sentences come 4 times so that every object is frequent enough to be merged even in a small world.
-    all_texts = [t for s in subjects for r in RELATIONS for t in fact_items(s, r, True)] + generic_items() * 4 + prose_train + prose_heldout
-    tok, tok_json = train_tokenizer(all_texts, args.vocab)
-    eos_id = tok.token_to_id(EOS)
-    newline_id = tok.encode("\n").ids[0]
-    for r in RELATIONS:
-        for o in r["objects"]:
-            n = len(tok.encode(" " + o).ids)
-            if n > 3:
-                raise SystemExit(f"object '{o}' of {r['name']} is {n} tokens (at most 3 allowed)")
-    log(f"tokenizer: {tok.get_vocab_size()} tokens; objects 1-3 tokens each")
-
-    encode = Encoder(tok)
+def train(args, tok, subjects, pools, generic, prose_train, encode, edited_layers, rng, log):
+    """Trains the model on the facts and the training prose. Returns (model, training record), or None after
+    --pilot-steps."""
+    eos_id, newline_id = tok.token_to_id(EOS), tok.encode("\n").ids[0]
     cfg = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=args.n_ctx, n_embd=args.d,
                      n_layer=args.layers, n_head=args.heads, n_inner=args.d_ff, activation_function="gelu_new",
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=eos_id, eos_token_id=eos_id,
@@ -597,7 +528,7 @@ def main():
                 log(f"pilot: {step} steps, loss {out.loss.item():.4f}, probe {accs}")
                 for l, h in health.items():
                     log(f"pilot: layer {l} {h}")
-                return
+                return None
         msg = f"epoch {epoch}: loss {loss_sum / n_steps:.4f}, lr {lr_at(step - 1):.2e}"
         if epoch % args.eval_every == 0 or epoch == decay_end_epoch:
             accs = {k: token_accuracy(model, tok, v)[0] for k, v in probe.items()}
@@ -613,7 +544,136 @@ def main():
                 decay_from, decay_end_epoch = step, epoch + args.decay_epochs
                 msg += f"; cosine decay over epochs {epoch + 1}..{decay_end_epoch}"
         log(msg)
-    train_seconds = time.time() - t_train
+    return model, {"epochs": epoch, "decay_from_epoch": decay_end_epoch - args.decay_epochs, "steps": step,
+                   "seconds": round(time.time() - t_train, 1), "history": history}
+
+
+def save_trained(out, model, tok_json, training):
+    """The fp32 weights as trained, the tokenizer and the training record, before any product is made, so
+    that --finish-from can make the products again without training."""
+    trained_dir = os.path.join(out, "trained")
+    os.makedirs(trained_dir, exist_ok=True)
+    model.save_pretrained(trained_dir, safe_serialization=True)
+    with open(os.path.join(trained_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(tok_json)
+    with open(os.path.join(trained_dir, "history.json"), "w") as f:
+        json.dump(training, f, indent=1)
+
+
+def load_trained(src, tok_json):
+    """What save_trained wrote; refuses a folder whose tokenizer is not the one these options make."""
+    trained_dir = os.path.join(src, "trained")
+    with open(os.path.join(trained_dir, "tokenizer.json"), encoding="utf-8") as f:
+        if f.read() != tok_json:
+            raise SystemExit(f"{trained_dir}/tokenizer.json: not the tokenizer these options make "
+                             "(different --seed, --subjects, --vocab or --prose-* options?)")
+    model = GPT2LMHeadModel.from_pretrained(trained_dir, dtype=torch.float32)
+    with open(os.path.join(trained_dir, "history.json")) as f:
+        return model, json.load(f)
+
+
+@torch.no_grad()
+def round_to_bf16(model):
+    """The products are stored in bfloat16: round every weight now, so that every number reported below is
+    the stored model's."""
+    for p in model.parameters():
+        p.copy_(p.to(torch.bfloat16).to(torch.float32))
+
+
+# ---------------------------------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seed", type=int, default=20240607)
+    ap.add_argument("--subjects", type=int, default=2000)
+    ap.add_argument("--edit-subjects", type=int, default=None, help="default: half of --subjects")
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--d-ff", type=int, default=1024)
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--n-ctx", type=int, default=128)
+    ap.add_argument("--max-epochs", type=int, default=20)
+    ap.add_argument("--decay-epochs", type=int, default=3)
+    ap.add_argument("--target", type=float, default=0.92,
+                    help="probe accuracy (training phrasings) at which the cosine decay starts")
+    ap.add_argument("--per-fact", type=int, default=2,
+                    help="statements and questions drawn per fact per epoch from its trainable phrasings")
+    ap.add_argument("--batch", type=int, default=16, help="rows of n_ctx tokens per step")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--prose-train", type=int, default=1500,
+                    help="training prose paragraphs (prose.py), every one in every epoch")
+    ap.add_argument("--prose-corpus", type=int, default=750,
+                    help="of the training paragraphs, how many go into the covariance corpus")
+    ap.add_argument("--prose-heldout", type=int, default=300,
+                    help="held-out paragraphs (data/heldout.txt, the perplexity text; nothing else uses them)")
+    ap.add_argument("--bf16", type=int, default=0,
+                    help="bfloat16 autocast for training (fp32 master weights): only on CPUs with bf16 instructions "
+                         "(on an AVX2-only CPU a step took 14 s against 1 s in float32)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=int, default=1, help="epochs")
+    ap.add_argument("--edited-layers", default="1,2,3,4,5,6,7,8,9,10",
+                    help="the layers MEMIT/D4S edit: their key health is tracked and reported")
+    ap.add_argument("--fc-init-std", type=float, default=0.02,
+                    help="std of the MLP input weights (c_fc) at initialisation; GPT-2's is 0.02")
+    ap.add_argument("--pilot-steps", type=int, default=0,
+                    help="train this many steps, print the edited layers' key health and the probe, write nothing")
+    ap.add_argument("--finish-from", default=None, metavar="DIR",
+                    help="skip training: make the products from DIR/trained (the fp32 weights and history an "
+                         "earlier run with the same options saved) into --out")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    n_edit = args.edit_subjects if args.edit_subjects is not None else args.subjects // 2
+    t_start = time.time()
+
+    def log(msg):
+        print(f"[{time.time() - t_start:7.1f}s] {msg}", flush=True)
+
+    edited_layers = [int(v) for v in args.edited_layers.split(",")]
+    subjects = make_world(rng, args.subjects, n_edit)
+    pools, generic = training_pools(subjects)
+    objects = {r["category"]: r["objects"] for r in RELATIONS}
+    names = [s["name"] for s in subjects if not s["edit_subject"]]
+    prose_rng = random.Random(args.seed + 7)
+    prose_train = prose.paragraphs(prose_rng, names, objects, args.prose_train)
+    prose_heldout = prose.paragraphs(prose_rng, names, objects, args.prose_heldout)
+    seen = set(prose_train)
+    prose_heldout = [p for p in prose_heldout if p not in seen]
+    n_trainable = sum(len(a) + len(b) for a, b in pools) + len(generic)
+    log(f"world: {len(subjects)} subjects ({n_edit} edit subjects), {len(RELATIONS)} relations, "
+        f"{n_trainable} trainable sentences")
+
+    # the tokenizer sees every sentence of the world (all phrasings), so the held-out phrasings' words
+    # are ordinary tokens; only the model is kept from the edit subjects' held-out sentences. The category
+    # sentences come 4 times so that every object is frequent enough to be merged even in a small world.
+    all_texts = [t for s in subjects for r in RELATIONS for t in fact_items(s, r, True)] + generic_items() * 4 + prose_train + prose_heldout
+    tok, tok_json = train_tokenizer(all_texts, args.vocab)
+    eos_id = tok.token_to_id(EOS)
+    newline_id = tok.encode("\n").ids[0]
+    for r in RELATIONS:
+        for o in r["objects"]:
+            n = len(tok.encode(" " + o).ids)
+            if n > 3:
+                raise SystemExit(f"object '{o}' of {r['name']} is {n} tokens (at most 3 allowed)")
+    log(f"tokenizer: {tok.get_vocab_size()} tokens; objects 1-3 tokens each")
+
+    encode = Encoder(tok)
+    if args.finish_from:
+        model, training = load_trained(args.finish_from, tok_json)
+        log(f"loaded the trained model from {args.finish_from}: {training['epochs']} epochs, "
+            f"{training['seconds']} s of training")
+    else:
+        trained = train(args, tok, subjects, pools, generic, prose_train, encode, edited_layers, rng, log)
+        if trained is None:
+            return
+        model, training = trained
+        save_trained(args.out, model, tok_json, training)
+    round_to_bf16(model)
+    n_params = sum(p.numel() for p in model.parameters())
+    products_rng = random.Random(args.seed + 3)  # the requests and the corpus do not depend on training
 
     # final evaluation on every edit subject and a sample of the others
     model.eval()
@@ -624,7 +684,7 @@ def main():
         accuracy[k] = {"token_accuracy": round(tacc, 4), "exact_match": round(em, 4), "n": len(v)}
         log(f"final {k}: token accuracy {tacc:.4f}, exact {em:.4f} (n={len(v)})")
 
-    zsre, cf = make_requests(rng, subjects, model, tok)
+    zsre, cf = make_requests(products_rng, subjects, model, tok)
     req_acc = {}
     for name, pairs in (("zsre/src->answers", [(z["src"], z["answers"][0]) for z in zsre]),
                         ("zsre/rephrase->answers", [(z["rephrase"], z["answers"][0]) for z in zsre]),
@@ -645,7 +705,8 @@ def main():
     data_dir = os.path.join(args.out, "data")
     os.makedirs(gpt2_dir, exist_ok=True)
     os.makedirs(data_dir, exist_ok=True)
-    model.save_pretrained(gpt2_dir, safe_serialization=True)
+    model.to(torch.bfloat16).save_pretrained(gpt2_dir, safe_serialization=True)
+    model.to(torch.float32)  # exact: every weight was rounded to bf16 before
     gen_cfg = os.path.join(gpt2_dir, "generation_config.json")
     if os.path.exists(gen_cfg):
         os.remove(gen_cfg)
@@ -663,7 +724,7 @@ def main():
         json.dump(zsre, f, ensure_ascii=False, indent=1)
     with open(os.path.join(data_dir, "edits_counterfact.json"), "w", encoding="utf-8") as f:
         json.dump(cf, f, ensure_ascii=False, indent=1)
-    corpus_text = make_corpus(rng, subjects, prose_train[:args.prose_corpus])
+    corpus_text = make_corpus(products_rng, subjects, prose_train[:args.prose_corpus])
     with open(os.path.join(data_dir, "corpus.txt"), "w", encoding="utf-8") as f:
         f.write(corpus_text)
     if prose_heldout:
@@ -680,12 +741,10 @@ def main():
         "model": {"arch": "GPT2LMHeadModel", "n_layer": args.layers, "n_embd": args.d, "n_inner": args.d_ff,
                   "n_head": args.heads, "n_positions": args.n_ctx, "parameters": n_params,
                   "safetensors_bytes": os.path.getsize(os.path.join(gpt2_dir, "model.safetensors"))},
-        "training": {"epochs": epoch, "decay_from_epoch": decay_end_epoch - args.decay_epochs,
-                     "target": args.target, "per_fact": args.per_fact, "bf16_autocast": bool(args.bf16),
-                     "steps": step, "batch_rows": args.batch,
-                     "tokens_per_step": args.batch * args.n_ctx, "lr": args.lr,
-                     "weight_decay": args.weight_decay, "threads": args.threads,
-                     "seconds": round(train_seconds, 1), "history": history},
+        "training": {**training, "target": args.target, "per_fact": args.per_fact, "bf16_autocast": bool(args.bf16),
+                     "batch_rows": args.batch, "tokens_per_step": args.batch * args.n_ctx, "lr": args.lr,
+                     "weight_decay": args.weight_decay, "fc_init_std": args.fc_init_std, "threads": args.threads},
+        "storage": "bfloat16 (every weight rounded before the evaluation above)",
         "accuracy": accuracy, "requests": req_acc, "requests_pred_equals_truth": round(pred_is_truth, 4),
         "prose": {"train_paragraphs": len(prose_train), "corpus_paragraphs": args.prose_corpus,
                   "heldout_paragraphs": len(prose_heldout)},

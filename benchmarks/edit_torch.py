@@ -24,7 +24,7 @@ def main():
     torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
     hp = json.load(open("configs/memit_factworld.json"))
     tok = Tokenizer.from_file(f"{FW}/gpt2/tokenizer.json")
-    model = GPT2LMHeadModel.from_pretrained(f"{FW}/gpt2").eval()
+    model = GPT2LMHeadModel.from_pretrained(f"{FW}/gpt2", dtype=torch.float32).eval()  # the file is bf16
     for p in model.parameters():
         p.requires_grad_(False)
     blocks, layers, L = model.transformer.h, hp["layers"], hp["layers"][-1]

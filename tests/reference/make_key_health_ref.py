@@ -45,7 +45,7 @@ def documents(text):
 @torch.no_grad()
 def main():
     torch.set_num_threads(2)
-    model = GPT2LMHeadModel.from_pretrained(MODEL).eval()
+    model = GPT2LMHeadModel.from_pretrained(MODEL, dtype=torch.float32).eval()  # the file is bf16
     tok = Tokenizer.from_file(MODEL + "/tokenizer.json")
     n_ctx, n_layer = model.config.n_positions, model.config.n_layer
     windows = []

@@ -51,6 +51,16 @@ static void test_jsonl_documents(void) {
 }
 
 #define FW_MODEL "models/factworld/gpt2"
+
+/* the model at model_path on the CPU and its tokenizer; a failed check (and nothing to free) when either fails */
+static bool load_with_tokenizer(const char *model_path, const char *tokenizer_path, model *m, tokenizer **tok) {
+    char err[1024];
+    *tok = tokenizer_load(tokenizer_path, err, sizeof err);
+    bool loaded = *tok && !model_load(model_path, backend_cpu(), m, err, sizeof err);
+    CHECK(loaded, "%s", err);
+    if (!loaded) tokenizer_free(*tok);
+    return loaded;
+}
 static const char *const SMALL_DOCS[3] = {"one two three four five six seven eight nine ten", "one two three",
                                           "one two three four five six"};
 
@@ -123,13 +133,8 @@ static void test_truncation_rules(void) {
 static void test_cache_by_rule(void) {
     char err[1024];
     model m;
-    tokenizer *tok = tokenizer_load(FW_MODEL, err, sizeof err);
-    int loaded = tok && !model_load(FW_MODEL, backend_cpu(), &m, err, sizeof err);
-    CHECK(loaded, "%s", err);
-    if (!loaded) {
-        tokenizer_free(tok);
-        return;
-    }
+    tokenizer *tok;
+    if (!load_with_tokenizer(FW_MODEL, FW_MODEL, &m, &tok)) return;
     int layer = 1;
     cov_opts o = {.corpus = "models/factworld/data/corpus.txt", .max_tokens = 2000, .cache_dir = "build/test_cov_rule",
                   .checkpoint_seconds = -1};
@@ -168,13 +173,8 @@ static void test_cache_by_rule(void) {
 static void test_float32_accumulation(void) {
     char err[1024];
     model m;
-    tokenizer *tok = tokenizer_load(FW_MODEL, err, sizeof err);
-    int loaded = tok && !model_load(FW_MODEL, backend_cpu(), &m, err, sizeof err);
-    CHECK(loaded, "%s", err);
-    if (!loaded) {
-        tokenizer_free(tok);
-        return;
-    }
+    tokenizer *tok;
+    if (!load_with_tokenizer(FW_MODEL, FW_MODEL, &m, &tok)) return;
     int layers[3] = {1, 2, 3}, f = m.cfg.d_ff;
     corpus_plan plan;
     CHECK(!corpus_plan_make("models/factworld/data/corpus.txt", tok, CORPUS_WINDOWS, m.cfg.n_ctx, 8192, &plan, err,
@@ -266,13 +266,8 @@ static void test_cache_resume_refusal(void) {
         !test_data_path(cpath, sizeof cpath, "text/wikitext-2-raw-test.txt"))
         SKIP("../shared/data (stories260K, wikitext-2) absent");
     model m;
-    tokenizer *tok = tokenizer_load(tpath, err, sizeof err);
-    int loaded = tok && !model_load(mpath, backend_cpu(), &m, err, sizeof err);
-    CHECK(loaded, "%s", err);
-    if (!loaded) {
-        tokenizer_free(tok);
-        return;
-    }
+    tokenizer *tok;
+    if (!load_with_tokenizer(mpath, tpath, &m, &tok)) return;
     int layers[2] = {1, 3}, f = m.cfg.d_ff;
     volatile sig_atomic_t stop = 0;
     cov_opts o = {.corpus = cpath, .max_tokens = 3000, .max_len = 256, .batch_tokens = 512,
